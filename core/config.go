@@ -45,6 +45,18 @@ func (e *ConfigError) Error() string {
 	return b.String()
 }
 
+// ConfigErrors is every problem found in a pipeline file or config section, sorted
+// by position. It prints one error per line; callers count it with len.
+type ConfigErrors []*ConfigError
+
+func (es ConfigErrors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
 // Decode decodes the section into v (a pointer to the component's config struct).
 func (c Config) Decode(v any) error {
 	if c.node == nil {
