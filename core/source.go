@@ -21,7 +21,8 @@ type Source interface {
 	//
 	// Every emitted batch carries the position that resumes right after it, so a
 	// later Read from that position must emit exactly the rows that follow — this
-	// is what gives exactly-once output across crashes. emit blocks while the
+	// is what gives exactly-once output across crashes. emit must be called from
+	// one goroutine at a time for a given Read. It blocks while the
 	// pipeline is full; when it returns an error, Read must return promptly
 	// (wrapping or returning that error). Errors wrapping ErrTransient (see
 	// ErrBackoff) make the runner retry the unit from its last emitted position;

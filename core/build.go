@@ -1,0 +1,196 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Plan is a pipeline with its components built and ready to run.
+type Plan struct {
+	Pipeline   *Pipeline
+	Source     Source
+	Transforms []Transform
+	Sinks      []Sink
+
+	logger *slog.Logger
+	dead   *deadLetterFile
+}
+
+// Build builds every component of p through its registered factory. It reports
+// every problem of every component at once (each factory's ConfigErrors point at
+// the pipeline file). Nothing does I/O yet; Close the plan when done.
+func Build(ctx context.Context, p *Pipeline, logger *slog.Logger) (*Plan, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	pl := &Plan{
+		Pipeline: p,
+		logger:   logger.With("pipeline", p.Name),
+		dead:     &deadLetterFile{path: p.DeadLetterPath(), pipeline: p.Name},
+	}
+	var errs []error
+	env := func(c Component) Env {
+		return Env{
+			Pipeline:    p.Name,
+			Config:      c.Config,
+			Logger:      pl.logger.With("component", c.Path, "plugin", c.Plugin),
+			DeadLetters: pl.dead,
+		}
+	}
+	src, err := build(ctx, c2f(p.Source, LookupSource), env(p.Source))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	pl.Source = src
+	for _, c := range p.Transforms {
+		t, err := build(ctx, c2f(c, LookupTransform), env(c))
+		if err != nil {
+			errs = append(errs, err)
+		}
+		pl.Transforms = append(pl.Transforms, t)
+	}
+	for _, c := range p.Sinks {
+		s, err := build(ctx, c2f(c, LookupSink), env(c))
+		if err != nil {
+			errs = append(errs, err)
+		}
+		pl.Sinks = append(pl.Sinks, s)
+	}
+	if len(errs) > 0 {
+		pl.Close()
+		return nil, joinConfigErrors(errs)
+	}
+	return pl, nil
+}
+
+type lookedUp[T any] struct {
+	c Component
+	f Factory[T]
+	// found is false for a name the registry does not know.
+	found bool
+}
+
+func c2f[T any](c Component, lookup func(string) (Factory[T], bool)) lookedUp[T] {
+	f, ok := lookup(c.Plugin)
+	return lookedUp[T]{c: c, f: f, found: ok}
+}
+
+func build[T any](ctx context.Context, l lookedUp[T], env Env) (T, error) {
+	var zero T
+	if !l.found {
+		if strings.HasPrefix(l.c.Plugin, "external:") {
+			return zero, l.c.Config.Errorf("", "%s: external plugins are not supported by this build of etl", l.c.Plugin)
+		}
+		return zero, l.c.Config.Errorf("", "plugin %q is not registered", l.c.Plugin)
+	}
+	v, err := l.f.New(ctx, env)
+	if err != nil {
+		var ce *ConfigError
+		var ces ConfigErrors
+		if errors.As(err, &ce) || errors.As(err, &ces) {
+			return zero, err
+		}
+		return zero, fmt.Errorf("%s (%s): %w", l.c.Path, l.c.Plugin, err)
+	}
+	return v, nil
+}
+
+// joinConfigErrors flattens config errors from several components into one
+// sorted ConfigErrors, keeping any other errors after them.
+func joinConfigErrors(errs []error) error {
+	var all ConfigErrors
+	var other []error
+	for _, err := range errs {
+		var ces ConfigErrors
+		var ce *ConfigError
+		switch {
+		case errors.As(err, &ces):
+			all = append(all, ces...)
+		case errors.As(err, &ce):
+			all = append(all, ce)
+		default:
+			other = append(other, err)
+		}
+	}
+	if len(other) == 0 {
+		sortConfigErrors(all)
+		return all
+	}
+	if len(all) > 0 {
+		sortConfigErrors(all)
+		other = append([]error{all}, other...)
+	}
+	return errors.Join(other...)
+}
+
+func sortConfigErrors(all ConfigErrors) {
+	sort.SliceStable(all, func(i, j int) bool {
+		a, b := all[i], all[j]
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+}
+
+// Check calls Check on every component that implements Checker, and reports all
+// failures together.
+func (pl *Plan) Check(ctx context.Context) error {
+	var errs []error
+	check := func(path string, v any) {
+		if c, ok := v.(Checker); ok {
+			if err := c.Check(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", path, err))
+			}
+		}
+	}
+	check(pl.Pipeline.Source.Path, pl.Source)
+	for i, t := range pl.Transforms {
+		check(pl.Pipeline.Transforms[i].Path, t)
+	}
+	for i, s := range pl.Sinks {
+		check(pl.Pipeline.Sinks[i].Path, s)
+	}
+	return errors.Join(errs...)
+}
+
+// Close closes every component that was built and the dead-letter file.
+func (pl *Plan) Close() error {
+	var errs []error
+	if pl.Source != nil {
+		errs = append(errs, pl.Source.Close())
+	}
+	for _, t := range pl.Transforms {
+		if t != nil {
+			errs = append(errs, t.Close())
+		}
+	}
+	for _, s := range pl.Sinks {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	errs = append(errs, pl.dead.Close())
+	return errors.Join(errs...)
+}
+
+// StatePath is the bbolt file holding this pipeline's state.
+func (p *Pipeline) StatePath() string {
+	return filepath.Join(p.State, p.Name+".db")
+}
+
+// DeadLetterPath is where rejected rows go.
+func (p *Pipeline) DeadLetterPath() string {
+	if p.DeadLetter != "" {
+		return p.DeadLetter
+	}
+	return filepath.Join(p.State, p.Name+".deadletter.jsonl")
+}
