@@ -1,0 +1,439 @@
+package core
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// seqSource emits, per unit, the int64 values 0..rows-1 in batches of batch rows.
+// Its position is the next value, 8 bytes big-endian. Faults are injected per unit.
+type seqSource struct {
+	mem   memory.Allocator
+	units []string
+	rows  int64
+	batch int64
+
+	mu        sync.Mutex
+	failAt    map[string]int64 // unit -> value at which Read fails once with failErr
+	failErr   map[string]error
+	permanent map[string]error // unit -> error returned on every Read
+	block     chan struct{}    // if set, Read blocks after its first batch until closed or ctx ends
+	acks      map[string]int64
+}
+
+var seqSchema = arrow.NewSchema([]arrow.Field{{Name: "v", Type: arrow.PrimitiveTypes.Int64}}, nil)
+
+func (s *seqSource) Units(ctx context.Context) ([]string, error) { return s.units, nil }
+
+func (s *seqSource) Read(ctx context.Context, unit string, from Position, emit Emit) error {
+	var next int64
+	if from != nil {
+		next = int64(binary.BigEndian.Uint64(from))
+	}
+	s.mu.Lock()
+	perm := s.permanent[unit]
+	s.mu.Unlock()
+	if perm != nil {
+		return perm
+	}
+	first := true
+	for next < s.rows {
+		s.mu.Lock()
+		at, ok := s.failAt[unit]
+		if ok && next >= at {
+			delete(s.failAt, unit)
+			err := s.failErr[unit]
+			s.mu.Unlock()
+			return err
+		}
+		s.mu.Unlock()
+		n := min(s.batch, s.rows-next)
+		b := array.NewInt64Builder(s.mem)
+		for i := next; i < next+n; i++ {
+			b.Append(i)
+		}
+		arr := b.NewArray()
+		b.Release()
+		rec := array.NewRecordBatch(seqSchema, []arrow.Array{arr}, n)
+		arr.Release()
+		next += n
+		pos := binary.BigEndian.AppendUint64(nil, uint64(next))
+		if err := emit(ctx, Batch{Stream: "seq", Unit: unit, Record: rec, Position: pos}); err != nil {
+			return err
+		}
+		if first && s.block != nil {
+			first = false
+			select {
+			case <-s.block:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
+}
+
+func (s *seqSource) Ack(ctx context.Context, unit string, pos Position) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.acks == nil {
+		s.acks = map[string]int64{}
+	}
+	s.acks[unit] = int64(binary.BigEndian.Uint64(pos))
+	return nil
+}
+
+func (s *seqSource) Close() error { return nil }
+
+// memSink keeps written values per unit in a pending list; Prepare moves them
+// into a numbered transaction and Commit makes a transaction visible once.
+type memSink struct {
+	mu        sync.Mutex
+	pending   []row
+	txns      map[string][]row
+	visible   []row
+	done      map[string]bool
+	n         int
+	failWrite error
+	failCommit error
+	rollEvery int // ask for a commit after this many rows (0: never)
+	sinceRoll int
+}
+
+type row struct {
+	unit string
+	v    int64
+}
+
+func newMemSink() *memSink { return &memSink{txns: map[string][]row{}, done: map[string]bool{}} }
+
+func (m *memSink) Write(ctx context.Context, b Batch) error {
+	if m.failWrite != nil {
+		return m.failWrite
+	}
+	col := b.Record.Column(0).(*array.Int64)
+	for i := 0; i < col.Len(); i++ {
+		m.pending = append(m.pending, row{b.Unit, col.Value(i)})
+	}
+	m.sinceRoll += col.Len()
+	return nil
+}
+
+func (m *memSink) CommitWanted() bool { return m.rollEvery > 0 && m.sinceRoll >= m.rollEvery }
+
+func (m *memSink) Prepare(ctx context.Context) ([]byte, error) {
+	m.sinceRoll = 0
+	if len(m.pending) == 0 {
+		return nil, nil
+	}
+	m.n++
+	id := fmt.Sprint(m.n)
+	m.txns[id] = m.pending
+	m.pending = nil
+	return []byte(id), nil
+}
+
+func (m *memSink) Commit(ctx context.Context, txn []byte) error {
+	if m.failCommit != nil {
+		return m.failCommit
+	}
+	id := string(txn)
+	if m.done[id] {
+		return nil
+	}
+	m.done[id] = true
+	m.visible = append(m.visible, m.txns[id]...)
+	return nil
+}
+
+func (m *memSink) Close() error { m.pending = nil; return nil }
+
+// values returns the visible values per unit, sorted.
+func (m *memSink) values() map[string][]int64 {
+	out := map[string][]int64{}
+	for _, r := range m.visible {
+		out[r.unit] = append(out[r.unit], r.v)
+	}
+	for _, v := range out {
+		slices.Sort(v)
+	}
+	return out
+}
+
+func newTestPlan(t *testing.T, src Source, sinks ...Sink) *Plan {
+	t.Helper()
+	dir := t.TempDir()
+	p := &Pipeline{Name: "test", State: dir, Concurrency: 2, Source: Component{Plugin: "seq", Path: "source"}}
+	for i := range sinks {
+		p.Sinks = append(p.Sinks, Component{Plugin: "mem", Path: fmt.Sprintf("sinks[%d]", i)})
+	}
+	return &Plan{Pipeline: p, Source: src, Sinks: sinks, logger: slog.New(slog.DiscardHandler),
+		dead: &deadLetterFile{path: filepath.Join(dir, "dl.jsonl")}}
+}
+
+func openStore(t *testing.T, pl *Plan) Store {
+	t.Helper()
+	st, err := OpenBoltStore(pl.Pipeline.StatePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func want(units []string, n int64) map[string][]int64 {
+	out := map[string][]int64{}
+	for _, u := range units {
+		for i := int64(0); i < n; i++ {
+			out[u] = append(out[u], i)
+		}
+	}
+	return out
+}
+
+func checkValues(t *testing.T, got, want map[string][]int64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d units, want %d", len(got), len(want))
+	}
+	for u, w := range want {
+		if !slices.Equal(got[u], w) {
+			t.Errorf("unit %s: got %d values %v..., want %d values 0..%d exactly once", u, len(got[u]), head(got[u]), len(w), len(w)-1)
+		}
+	}
+}
+
+func head(v []int64) []int64 { return v[:min(len(v), 5)] }
+
+func TestRunDeliversEveryRowOnceAndResumes(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	src := &seqSource{mem: mem, units: []string{"a", "b", "c"}, rows: 1000, batch: 64}
+	sink := newMemSink()
+	pl := newTestPlan(t, src, sink)
+	store := openStore(t, pl)
+
+	sum, err := pl.Run(context.Background(), RunOptions{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkValues(t, sink.values(), want(src.units, 1000))
+	if got := sum.Rows(); got != 3000 {
+		t.Errorf("summary rows: got %d, want 3000", got)
+	}
+	for _, u := range src.units {
+		if src.acks[u] != 1000 {
+			t.Errorf("ack for %s: got %d, want 1000", u, src.acks[u])
+		}
+	}
+
+	// A second run resumes from the saved positions: nothing new.
+	sum, err = pl.Run(context.Background(), RunOptions{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Rows() != 0 {
+		t.Errorf("second run: got %d rows, want 0", sum.Rows())
+	}
+	checkValues(t, sink.values(), want(src.units, 1000))
+
+	// More data appears: only the new rows are exported.
+	src.rows = 1500
+	if _, err := pl.Run(context.Background(), RunOptions{Store: store}); err != nil {
+		t.Fatal(err)
+	}
+	checkValues(t, sink.values(), want(src.units, 1500))
+}
+
+func TestRunRollsCommitEachRoll(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	src := &seqSource{mem: mem, units: []string{"a"}, rows: 1000, batch: 100}
+	sink := newMemSink()
+	sink.rollEvery = 300
+	pl := newTestPlan(t, src, sink)
+	sum, err := pl.Run(context.Background(), RunOptions{Store: openStore(t, pl)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rolls after 300, 600, 900 rows, then the final commit.
+	if sum.Commits != 4 {
+		t.Errorf("commits: got %d, want 4", sum.Commits)
+	}
+	checkValues(t, sink.values(), want(src.units, 1000))
+}
+
+func TestRunFinishesACommitACrashLeft(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	src := &seqSource{mem: mem, units: []string{"a", "b"}, rows: 500, batch: 50}
+	sink := newMemSink()
+	sink.failCommit = errors.New("power cut")
+	pl := newTestPlan(t, src, sink)
+	store := openStore(t, pl)
+
+	// The commit record is written, then the sink's commit fails: as if the
+	// process died between steps 2 and 3.
+	if _, err := pl.Run(context.Background(), RunOptions{Store: store}); err == nil {
+		t.Fatal("run with a failing commit: got nil error")
+	}
+	if len(sink.visible) != 0 {
+		t.Fatalf("nothing may be visible yet, got %d rows", len(sink.visible))
+	}
+	if raw, _, _ := store.Get(context.Background(), pendingKey("test")); raw == nil {
+		t.Fatal("no commit record left behind")
+	}
+
+	sink.failCommit = nil
+	sum, err := pl.Run(context.Background(), RunOptions{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Rows() != 0 {
+		t.Errorf("rerun read %d rows, want 0 (the recovered commit covers them)", sum.Rows())
+	}
+	checkValues(t, sink.values(), want(src.units, 500))
+	if raw, _, _ := store.Get(context.Background(), pendingKey("test")); raw != nil {
+		t.Error("commit record still there after recovery")
+	}
+}
+
+func TestRunRetriesTransientAndIsolatesFailedUnits(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	src := &seqSource{mem: mem, units: []string{"a", "b", "c"}, rows: 300, batch: 100,
+		failAt:    map[string]int64{"a": 100},
+		failErr:   map[string]error{"a": Transient(errors.New("429 too many requests"), 10*time.Millisecond)},
+		permanent: map[string]error{"b": errors.New("401 token rejected for user b")},
+	}
+	sink := newMemSink()
+	pl := newTestPlan(t, src, sink)
+	store := openStore(t, pl)
+	sum, err := pl.Run(context.Background(), RunOptions{Store: store})
+	if !errors.Is(err, ErrUnitsFailed) {
+		t.Fatalf("got error %v, want ErrUnitsFailed", err)
+	}
+	if len(sum.Failed) != 1 || sum.Failed["b"] == nil {
+		t.Errorf("failed units: got %v, want only b", sum.Failed)
+	}
+	got := sink.values()
+	checkValues(t, map[string][]int64{"a": got["a"], "c": got["c"]}, want([]string{"a", "c"}, 300))
+	raw, _, _ := store.Get(context.Background(), unitKey("test", "b"))
+	var st UnitState
+	json.Unmarshal(raw, &st)
+	if st.Error != "401 token rejected for user b" {
+		t.Errorf("unit b state error: got %q", st.Error)
+	}
+}
+
+func TestRunStopsOnCancelAndCommitsWhatWasRead(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	src := &seqSource{mem: mem, units: []string{"a"}, rows: 1000, batch: 100, block: make(chan struct{})}
+	sink := newMemSink()
+	pl := newTestPlan(t, src, sink)
+	store := openStore(t, pl)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	sum, err := pl.Run(ctx, RunOptions{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Interrupted {
+		t.Error("summary not marked interrupted")
+	}
+	if got := sink.values()["a"]; len(got) != 100 {
+		t.Fatalf("committed %d rows, want the 100 read before the stop", len(got))
+	}
+	// The next run continues after them.
+	close(src.block)
+	src.block = nil
+	if _, err := pl.Run(context.Background(), RunOptions{Store: store}); err != nil {
+		t.Fatal(err)
+	}
+	checkValues(t, sink.values(), want(src.units, 1000))
+}
+
+func TestRunSinkFailureKeepsCommittedData(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	src := &seqSource{mem: mem, units: []string{"a"}, rows: 200, batch: 100}
+	sink := newMemSink()
+	pl := newTestPlan(t, src, sink)
+	store := openStore(t, pl)
+	if _, err := pl.Run(context.Background(), RunOptions{Store: store}); err != nil {
+		t.Fatal(err)
+	}
+	src.rows = 400
+	sink.failWrite = errors.New("disk full")
+	_, err := pl.Run(context.Background(), RunOptions{Store: store})
+	if err == nil || err.Error() != "sinks[0] (mem): stream seq, unit a: disk full" {
+		t.Fatalf("got error %v, want the sink's error naming sink, stream and unit", err)
+	}
+	checkValues(t, sink.values(), want(src.units, 200))
+	sink.failWrite = nil
+	if _, err := pl.Run(context.Background(), RunOptions{Store: store}); err != nil {
+		t.Fatal(err)
+	}
+	checkValues(t, sink.values(), want(src.units, 400))
+}
+
+func TestRunSelectedUnits(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	src := &seqSource{mem: mem, units: []string{"a", "b"}, rows: 10, batch: 5}
+	sink := newMemSink()
+	pl := newTestPlan(t, src, sink)
+	if _, err := pl.Run(context.Background(), RunOptions{Store: openStore(t, pl), Units: []string{"b"}}); err != nil {
+		t.Fatal(err)
+	}
+	checkValues(t, sink.values(), want([]string{"b"}, 10))
+}
+
+func TestBoltStoreRefusesStaleWrites(t *testing.T) {
+	st, err := OpenBoltStore(filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	revs, err := st.Update(ctx, Write{Key: "k", Value: []byte("1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Update(ctx, Write{Key: "k", Value: []byte("2")}); !errors.Is(err, ErrStale) {
+		t.Errorf("create over an existing key: got %v, want ErrStale", err)
+	}
+	if _, err := st.Update(ctx, Write{Key: "k", Value: []byte("2"), Rev: revs[0]}, Write{Key: "other", Value: []byte("x"), Rev: 99}); !errors.Is(err, ErrStale) {
+		t.Errorf("batch with one stale write: got %v, want ErrStale", err)
+	}
+	if v, _, _ := st.Get(ctx, "k"); string(v) != "1" {
+		t.Errorf("a refused batch must change nothing: got %q, want %q", v, "1")
+	}
+	revs2, err := st.Update(ctx, Write{Key: "k", Value: []byte("2"), Rev: revs[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if revs2[0] <= revs[0] {
+		t.Errorf("revision went from %d to %d, want it to grow", revs[0], revs2[0])
+	}
+	if _, err := st.Update(ctx, Write{Key: "k", Rev: revs2[0]}); err != nil {
+		t.Fatal(err)
+	}
+	if v, rev, _ := st.Get(ctx, "k"); v != nil || rev != 0 {
+		t.Errorf("deleted key: got %q rev %d", v, rev)
+	}
+}
