@@ -67,7 +67,7 @@ type RunRecord struct {
 
 // commitRecord is step 2 of the commit protocol.
 type commitRecord struct {
-	Sinks []sinkTxn              `json:"sinks"`
+	Sinks []sinkTxn            `json:"sinks"`
 	Units map[string]UnitState `json:"units"`
 }
 

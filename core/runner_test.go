@@ -101,16 +101,16 @@ func (s *seqSource) Close() error { return nil }
 // memSink keeps written values per unit in a pending list; Prepare moves them
 // into a numbered transaction and Commit makes a transaction visible once.
 type memSink struct {
-	mu        sync.Mutex
-	pending   []row
-	txns      map[string][]row
-	visible   []row
-	done      map[string]bool
-	n         int
-	failWrite error
+	mu         sync.Mutex
+	pending    []row
+	txns       map[string][]row
+	visible    []row
+	done       map[string]bool
+	n          int
+	failWrite  error
 	failCommit error
-	rollEvery int // ask for a commit after this many rows (0: never)
-	sinceRoll int
+	rollEvery  int // ask for a commit after this many rows (0: never)
+	sinceRoll  int
 }
 
 type row struct {
