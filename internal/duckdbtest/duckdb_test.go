@@ -34,9 +34,9 @@ func TestQueryConvertsValues(t *testing.T) {
 		"d":    1.0, "f": 1.5, "b": true, "s": "x'y", "z": nil,
 		"tz": "2026-11-21T10:00:00.123Z", "ts": "1969-12-31T23:59:59.5", "whole": "2026-01-02T03:04:05",
 		"ns": "2020-01-01T00:00:00.000000001", "day": "1960-01-02", "blob": []byte{1, 0xff},
-		"l":  []any{int64(1), nil, int64(3)},
-		"st": map[string]any{"x": 1.5, "y": []any{true}},
-		"m":  []any{map[string]any{"key": "k", "value": int64(1)}},
+		"l":   []any{int64(1), nil, int64(3)},
+		"st":  map[string]any{"x": 1.5, "y": []any{true}},
+		"m":   []any{map[string]any{"key": "k", "value": int64(1)}},
 		"dec": "1.25",
 	}
 	for k, w := range want {
