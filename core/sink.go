@@ -52,3 +52,11 @@ type SinkStats interface {
 	// Committed returns the number of files (or remote puts) made visible so far.
 	Committed() int64
 }
+
+// Locator is implemented by sinks whose output a person can open: the end-of-run
+// summary prints where it is and a query to look at it.
+type Locator interface {
+	// Location returns where the output is (a directory, a URL) and a DuckDB
+	// query over it ("" if there is none).
+	Location() (where, query string)
+}
