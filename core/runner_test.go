@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -435,5 +437,72 @@ func TestBoltStoreRefusesStaleWrites(t *testing.T) {
 	}
 	if v, rev, _ := st.Get(ctx, "k"); v != nil || rev != 0 {
 		t.Errorf("deleted key: got %q rev %d", v, rev)
+	}
+}
+
+// oddRejecter passes even values and sends odd ones to the dead letters.
+type oddRejecter struct {
+	mem  memory.Allocator
+	dead DeadLetters
+}
+
+func (o *oddRejecter) Apply(ctx context.Context, in Batch, emit Emit) error {
+	defer in.Release()
+	col := in.Record.Column(0).(*array.Int64)
+	b := array.NewInt64Builder(o.mem)
+	defer b.Release()
+	for i := 0; i < col.Len(); i++ {
+		if v := col.Value(i); v%2 == 0 {
+			b.Append(v)
+		} else if err := o.dead.Reject(ctx, DeadLetter{Stream: in.Stream, Unit: in.Unit, Component: "transforms[0]",
+			Reason: fmt.Sprintf("odd value %d", v), Value: RowJSON(in.Record, i)}); err != nil {
+			return err
+		}
+	}
+	arr := b.NewArray()
+	defer arr.Release()
+	out := array.NewRecordBatch(seqSchema, []arrow.Array{arr}, int64(arr.Len()))
+	return emit(ctx, Batch{Stream: in.Stream, Unit: in.Unit, Record: out, Position: in.Position})
+}
+
+func (o *oddRejecter) Flush(ctx context.Context, unit string, emit Emit) error { return nil }
+func (o *oddRejecter) Close() error                                           { return nil }
+
+func TestRunDeadLettersKeepRejectedRows(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	src := &seqSource{mem: mem, units: []string{"a"}, rows: 10, batch: 4}
+	sink := newMemSink()
+	pl := newTestPlan(t, src, sink)
+	pl.Transforms = []Transform{&oddRejecter{mem: mem, dead: pl.dead}}
+	pl.Pipeline.Transforms = []Component{{Plugin: "odd", Path: "transforms[0]"}}
+	sum, err := pl.Run(context.Background(), RunOptions{Store: openStore(t, pl)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.DeadLetters != 5 {
+		t.Errorf("dead letters: got %d, want 5", sum.DeadLetters)
+	}
+	if got := sink.values()["a"]; !slices.Equal(got, []int64{0, 2, 4, 6, 8}) {
+		t.Errorf("sink got %v, want the even values", got)
+	}
+	pl.dead.Close()
+	raw, err := os.ReadFile(pl.dead.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("dead-letter file: got %d lines, want 5", len(lines))
+	}
+	var first struct {
+		Stream, Unit, Component, Reason string
+		Value                           map[string]int64
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	if first.Stream != "seq" || first.Unit != "a" || first.Component != "transforms[0]" || first.Reason != "odd value 1" || first.Value["v"] != 1 {
+		t.Errorf("first dead letter: got %+v", first)
 	}
 }
