@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -25,17 +26,23 @@ func init() {
 }
 
 // newFromEnv is the plugin's factory: it decodes the config section onto
-// DefaultConfig and reports every problem at once, each at its place in the file.
+// DefaultConfig and reports every problem at once as core.ConfigErrors, each at
+// its place in the pipeline file.
 func newFromEnv(_ context.Context, env core.Env) (core.Source, error) {
 	cfg := DefaultConfig()
-	if err := env.Config.Decode(&cfg); err != nil {
-		return nil, err
-	}
-	report := func(key, format string, args ...any) error {
+	var errs core.ConfigErrors
+	errs.Add(env.Config.Decode(&cfg))
+	decoded := len(errs)
+	for _, err := range cfg.check(func(key, format string, args ...any) error {
 		return env.Config.Errorf(key, format, args...)
+	}) {
+		// A value Decode could not read is reported once, by Decode.
+		if !slices.ContainsFunc(errs[:decoded], func(e *core.ConfigError) bool { return e.Path == err.(*core.ConfigError).Path }) {
+			errs.Add(err)
+		}
 	}
-	if errs := cfg.check(report); len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := errs.Err(); err != nil {
+		return nil, err
 	}
 	return newSource(cfg, memory.DefaultAllocator), nil
 }
