@@ -156,12 +156,13 @@ func Source(t *testing.T, newSource func(t *testing.T, mem memory.Allocator) cor
 		err := readWithTimeout(t, context.Background(), src, units[0], nil, emit, opts.Timeout)
 		mu.Lock()
 		defer mu.Unlock()
-		switch {
-		case calls == 0:
-			t.Errorf("Read(%s): emitted nothing; the check needs a unit with rows", units[0])
-		case !errors.Is(err, errStop):
+		if calls == 0 {
+			t.Fatalf("Read(%s): emitted nothing; the check needs a unit with rows", units[0])
+		}
+		if !errors.Is(err, errStop) {
 			t.Errorf("Read(%s) with a failing emit: got error %v, want one wrapping %v", units[0], err, errStop)
-		case calls > 1:
+		}
+		if calls > 1 {
 			t.Errorf("Read(%s): called emit %d times, want 1 (it must stop after emit fails)", units[0], calls)
 		}
 	})
