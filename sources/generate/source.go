@@ -95,10 +95,10 @@ func newSource(cfg Config, mem memory.Allocator) *Source {
 		s.units = append(s.units, id)
 		s.index[id] = u
 	}
-	if cfg.Rate > 0 {
+	if cfg.Rate > 0 && cfg.Rate/10 < float64(s.batch) {
 		// A rate-limited batch holds at most a tenth of a second of rows, so
 		// that rows arrive steadily like a live feed rather than in bursts.
-		s.batch = min(s.batch, max(1, int(math.Ceil(cfg.Rate/10))))
+		s.batch = max(1, int(math.Ceil(cfg.Rate/10)))
 	}
 	return s
 }

@@ -3,9 +3,13 @@ package generate
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -379,4 +383,54 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(cfg.Rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+// TestGolden pins the generated values: a change to them would make positions
+// saved by an older build resume into different rows. Regenerate with
+// go test ./sources/generate -update, on purpose only.
+func TestGolden(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cfg := DefaultConfig()
+	cfg.Seed, cfg.Units, cfg.Rows, cfg.Columns = 42, 2, 100_000, allColumns
+	src := mustSource(t, cfg, mem)
+	var b strings.Builder
+	for _, u := range []string{"unit-0001", "unit-0002"} {
+		for _, from := range []uint64{0, 86_398, 99_997} {
+			bs := readAll(t, src, u, binary.BigEndian.AppendUint64(nil, from))
+			rows := bs[0].Record.NewSlice(0, 3)
+			releaseAll(bs)
+			js, err := rows.MarshalJSON()
+			rows.Release()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []json.RawMessage
+			if err := json.Unmarshal(js, &lines); err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range lines {
+				b.Write(l)
+				b.WriteByte('\n')
+			}
+		}
+	}
+	path := filepath.Join("testdata", "rows.golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got := b.String(); got != string(want) {
+		t.Errorf("rows differ from %s:\ngot\n%s\nwant\n%s", path, got, want)
+	}
 }
