@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // Plan is a pipeline with its components built and ready to run.
@@ -40,6 +42,7 @@ func Build(ctx context.Context, p *Pipeline, logger *slog.Logger) (*Plan, error)
 			Config:      c.Config,
 			Logger:      pl.logger.With("component", c.Path, "plugin", c.Plugin),
 			DeadLetters: pl.dead,
+			Mem:         memory.DefaultAllocator,
 		}
 	}
 	src, err := build(ctx, c2f(p.Source, LookupSource), env(p.Source))

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // Factory builds one kind of component. New decodes and checks the component's
@@ -32,6 +34,9 @@ type Env struct {
 	Logger *slog.Logger
 	// DeadLetters receives rows the component rejects.
 	DeadLetters DeadLetters
+	// Mem allocates the component's Arrow memory (memory.DefaultAllocator in a
+	// run; a checked allocator in tests).
+	Mem memory.Allocator
 }
 
 var registry = struct {

@@ -17,7 +17,10 @@ type Source interface {
 
 	// Read emits the unit's rows that come after from (nil: from the beginning)
 	// and returns nil at the end of the unit's data. A live unit has no end: it
-	// reads until ctx is cancelled and then returns ctx.Err().
+	// reads until ctx is cancelled and then returns an error wrapping ctx.Err().
+	//
+	// A batch may have no rows (a nil or empty Record) and only a Position, to
+	// record progress past data that produced no rows.
 	//
 	// Every emitted batch carries the position that resumes right after it, so a
 	// later Read from that position must emit exactly the rows that follow — this

@@ -10,7 +10,8 @@ type Transform interface {
 	// transform that holds rows back (e.g. reorder) gives each output batch a
 	// Position only once every input row before that position has been emitted
 	// or dead-lettered; otherwise it leaves Position nil, so the runner never
-	// saves a position past rows still held.
+	// saves a position past rows still held. An input whose rows all go (filtered
+	// or dead-lettered) should still pass its Position on, in a batch without rows.
 	Apply(ctx context.Context, in Batch, emit Emit) error
 
 	// Flush emits every row still held for unit. The runner calls it when the
