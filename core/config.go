@@ -278,7 +278,10 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string) {
 	case t == durationType:
 		d.duration(n, v, path)
 		return
-	case t == timeType || yamlUnmarshaler(t):
+	case t == timeType:
+		d.timestamp(n, v, path)
+		return
+	case yamlUnmarshaler(t):
 		// goccy/go-yaml decodes these, and reports only the first problem inside.
 		if err := yaml.NodeToValue(n, v.Addr().Interface(), yaml.DisallowUnknownField()); err != nil {
 			d.yamlError(n, path, err)
@@ -431,6 +434,23 @@ func (d *decoder) duration(n ast.Node, v reflect.Value, path string) {
 		return
 	}
 	v.SetInt(int64(dur))
+}
+
+// timestamp decodes RFC 3339 timestamps and dates (midnight UTC); goccy/go-yaml's
+// decoder turns text it cannot parse into the zero time without an error.
+func (d *decoder) timestamp(n ast.Node, v reflect.Value, path string) {
+	s, ok := scalarText(n)
+	if !ok {
+		d.errorf(n, path, "want a timestamp like 2024-05-01T10:00:00Z, got %s", describe(n))
+		return
+	}
+	for _, layout := range []string{time.RFC3339Nano, time.DateOnly} {
+		if ts, err := time.Parse(layout, s); err == nil {
+			v.Set(reflect.ValueOf(ts))
+			return
+		}
+	}
+	d.errorf(n, path, "invalid timestamp %q (want RFC 3339 like 2024-05-01T10:00:00Z, or a date like 2024-05-01)", s)
 }
 
 func (d *decoder) scalar(n ast.Node, v reflect.Value, path string) {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -123,6 +124,22 @@ func (v *validator) errorf(path, format string, args ...any) {
 	v.errs = append(v.errs, &ConfigError{File: v.file, Line: line, Col: col, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
+// failed reports whether a problem was already found at path or inside it, so
+// that a value that did not decode is not also reported as missing or out of range.
+func (v *validator) failed(path string) bool {
+	for _, e := range v.errs {
+		if e.Path == path || strings.HasPrefix(e.Path, path+".") || strings.HasPrefix(e.Path, path+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// failedAt reports whether a problem was already found at path itself.
+func (v *validator) failedAt(path string) bool {
+	return slices.ContainsFunc(v.errs, func(e *ConfigError) bool { return e.Path == path })
+}
+
 func (v *validator) pipeline(pf *pipelineFile) *Pipeline {
 	p := &Pipeline{
 		Version:     1,
@@ -131,12 +148,14 @@ func (v *validator) pipeline(pf *pipelineFile) *Pipeline {
 		Commit:      CommitPolicy{Interval: DefaultCommitEvery, Rows: pf.Commit.Rows},
 	}
 	switch {
+	case v.failed("version"):
 	case pf.Version == nil:
 		v.errorf("version", "missing (want version: 1)")
 	case *pf.Version != 1:
 		v.errorf("version", "unsupported version %d (want 1)", *pf.Version)
 	}
 	switch {
+	case v.failed("name"):
 	case pf.Name == nil:
 		v.errorf("name", "missing (a name is required: it names the state keys and files)")
 	case !validName.MatchString(*pf.Name):
@@ -144,19 +163,19 @@ func (v *validator) pipeline(pf *pipelineFile) *Pipeline {
 	default:
 		p.Name = *pf.Name
 	}
-	if pf.State != nil {
+	if pf.State != nil && !v.failed("state") {
 		if *pf.State == "" {
 			v.errorf("state", "must not be empty (leave it out for the default %q)", DefaultState)
 		}
 		p.State = *pf.State
 	}
-	if pf.Concurrency != nil {
+	if pf.Concurrency != nil && !v.failed("concurrency") {
 		if c := *pf.Concurrency; c < 1 || c > MaxConcurrency {
 			v.errorf("concurrency", "must be between 1 and %d, got %d", MaxConcurrency, c)
 		}
 		p.Concurrency = *pf.Concurrency
 	}
-	if iv := pf.Commit.Interval; iv != nil {
+	if iv := pf.Commit.Interval; iv != nil && !v.failed("commit.interval") {
 		if *iv < MinCommitEvery {
 			v.errorf("commit.interval", "must be at least %s, got %s", MinCommitEvery, *iv)
 		}
@@ -166,16 +185,18 @@ func (v *validator) pipeline(pf *pipelineFile) *Pipeline {
 		v.errorf("commit.rows", "must not be negative, got %d", pf.Commit.Rows)
 	}
 	p.DeadLetter = filepath.Join(p.State, p.Name+".deadletter.jsonl")
-	if dl := pf.DeadLetter.Path; dl != nil {
+	if dl := pf.DeadLetter.Path; dl != nil && !v.failed("dead_letter.path") {
 		if *dl == "" {
 			v.errorf("dead_letter.path", "must not be empty (leave it out for the default STATE/NAME.deadletter.jsonl)")
 		}
 		p.DeadLetter = *dl
 	}
 
-	if pf.Source == nil {
+	switch {
+	case v.failedAt("source"):
+	case pf.Source == nil:
 		v.errorf("source", "missing (a source is required)")
-	} else {
+	default:
 		p.Source = v.component("source", "source", *pf.Source, Sources(), func(name string) any {
 			f, ok := LookupSource(name)
 			return options(f.Options, ok)
@@ -188,6 +209,7 @@ func (v *validator) pipeline(pf *pipelineFile) *Pipeline {
 		}))
 	}
 	switch {
+	case v.failedAt("sinks"):
 	case pf.Sinks == nil:
 		v.errorf("sinks", "missing (at least one sink is required)")
 	case len(pf.Sinks) == 0:
