@@ -1,0 +1,209 @@
+package parquet
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/dustin/go-humanize"
+	kzstd "github.com/klauspost/compress/zstd"
+	pq "github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
+	"github.com/parquet-go/parquet-go/compress/gzip"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/etl-toolkit/etl/sinks/files"
+)
+
+// Config is the `parquet` sink's `config:` section. Sizes (row_group_bytes,
+// page_bytes, roll.bytes) are a number of bytes or a text with a unit: 64MiB, 1GB.
+type Config struct {
+	Path        string     `yaml:"path" doc:"root directory of the Parquet tree (required)"`
+	PartitionBy []string   `yaml:"partition_by" doc:"partition keys, outermost first: stream, unit, date, date:COLUMN or a column name (default [stream])"`
+	Roll        files.Roll `yaml:"roll" doc:"when to close a file and commit it: rows, bytes, interval (default: at each commit)"`
+
+	Compression      string `yaml:"compression" doc:"page compression: none, snappy, zstd or gzip (default zstd)"`
+	CompressionLevel int    `yaml:"compression_level" doc:"zstd level 1..22 (mapped onto 4 speeds: 1-2, 3-5, 6-9, 10+) or gzip level 1..9 (default: zstd 3, gzip 6)"`
+	RowGroupRows     int64  `yaml:"row_group_rows" doc:"rows per row group at most (default 131072)"`
+	RowGroupBytes    int64  `yaml:"row_group_bytes" doc:"bytes per row group at most, as encoded; bounds the sink's memory per open file (default 64MiB)"`
+	PageBytes        int64  `yaml:"page_bytes" doc:"target size of a data page before compression (default 1MiB)"`
+	Dictionary       bool   `yaml:"dictionary" doc:"dictionary-encode columns (not booleans); a column whose dictionary outgrows page_bytes falls back to plain (default true)"`
+	// DictionaryColumns overrides Dictionary per column: a top-level column
+	// name, or a dotted path to a struct field ("position.lat"); the longest
+	// matching path wins. Names that a stream's schema does not have are ignored,
+	// since one sink receives several streams.
+	DictionaryColumns map[string]bool `yaml:"dictionary_columns" doc:"per-column dictionary override, e.g. {user_id: true, value: false}; a struct field is parent.child"`
+}
+
+// Defaults of the options left out of a config.
+const (
+	DefaultCompression   = "zstd"
+	DefaultRowGroupRows  = 128 << 10
+	DefaultRowGroupBytes = 64 << 20
+	DefaultPageBytes     = 1 << 20
+)
+
+// DefaultConfig returns a Config with every default filled in and no path.
+func DefaultConfig() Config {
+	return Config{
+		PartitionBy:   []string{"stream"},
+		Compression:   DefaultCompression,
+		RowGroupRows:  DefaultRowGroupRows,
+		RowGroupBytes: DefaultRowGroupBytes,
+		PageBytes:     DefaultPageBytes,
+		Dictionary:    true,
+	}
+}
+
+// UnmarshalYAML decodes a Config on top of the values already in c (so decoding
+// into DefaultConfig() keeps the defaults of absent keys), accepting sizes with
+// units.
+func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
+	// raw mirrors Config with sizes that accept units; keep the two in step.
+	type raw struct {
+		Path              string          `yaml:"path"`
+		PartitionBy       []string        `yaml:"partition_by"`
+		Roll              files.Roll      `yaml:"roll"`
+		Compression       string          `yaml:"compression"`
+		CompressionLevel  int             `yaml:"compression_level"`
+		RowGroupRows      int64           `yaml:"row_group_rows"`
+		RowGroupBytes     byteSize        `yaml:"row_group_bytes"`
+		PageBytes         byteSize        `yaml:"page_bytes"`
+		Dictionary        bool            `yaml:"dictionary"`
+		DictionaryColumns map[string]bool `yaml:"dictionary_columns"`
+	}
+	r := raw{
+		Path: c.Path, PartitionBy: c.PartitionBy, Roll: c.Roll,
+		Compression: c.Compression, CompressionLevel: c.CompressionLevel,
+		RowGroupRows: c.RowGroupRows, RowGroupBytes: byteSize(c.RowGroupBytes), PageBytes: byteSize(c.PageBytes),
+		Dictionary: c.Dictionary, DictionaryColumns: c.DictionaryColumns,
+	}
+	if err := unmarshal(&r); err != nil {
+		return err
+	}
+	*c = Config{
+		Path: r.Path, PartitionBy: r.PartitionBy, Roll: r.Roll,
+		Compression: r.Compression, CompressionLevel: r.CompressionLevel,
+		RowGroupRows: r.RowGroupRows, RowGroupBytes: int64(r.RowGroupBytes), PageBytes: int64(r.PageBytes),
+		Dictionary: r.Dictionary, DictionaryColumns: r.DictionaryColumns,
+	}
+	return nil
+}
+
+// byteSize is a size in YAML: an integer number of bytes or a text with a unit
+// parsed by go-humanize ("64MiB" is 64<<20, "1GB" is 10^9).
+type byteSize int64
+
+func (b *byteSize) UnmarshalYAML(unmarshal func(any) error) error {
+	var v any
+	if err := unmarshal(&v); err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case int:
+		*b = byteSize(v)
+	case int64:
+		*b = byteSize(v)
+	case uint64:
+		if v > math.MaxInt64 {
+			return fmt.Errorf("size %d is too large", v)
+		}
+		*b = byteSize(v)
+	case string:
+		n, err := humanize.ParseBytes(v)
+		if err != nil || n > math.MaxInt64 {
+			return fmt.Errorf("invalid size %q (want a number of bytes or a size like 64MiB)", v)
+		}
+		*b = byteSize(n)
+	default:
+		return fmt.Errorf("invalid size %v (want a number of bytes or a size like 64MiB)", v)
+	}
+	return nil
+}
+
+// Problem is one invalid option of a Config, named as in a pipeline file.
+type Problem struct {
+	Option string
+	Msg    string
+}
+
+// Compressions lists the values of the compression option.
+var Compressions = []string{"none", "snappy", "zstd", "gzip"}
+
+// Limits of the sizes, so that a typo cannot ask for pages of a few bytes or
+// row groups that do not fit in memory.
+const (
+	minPageBytes     = 1 << 10
+	maxPageBytes     = 1 << 30
+	minRowGroupBytes = 1 << 10
+	maxRowGroupBytes = 1 << 34
+	maxRowGroupRows  = 1 << 30
+)
+
+// Problems checks the options that shape the files (not path, partition_by and
+// roll, which files.Options checks) and returns every problem found.
+func (c Config) Problems() []Problem {
+	var out []Problem
+	add := func(opt, format string, args ...any) {
+		out = append(out, Problem{opt, fmt.Sprintf(format, args...)})
+	}
+	switch c.Compression {
+	case "none", "snappy":
+		if c.CompressionLevel != 0 {
+			add("compression_level", "%s has no levels; remove compression_level or use zstd or gzip", c.Compression)
+		}
+	case "zstd":
+		if c.CompressionLevel < 0 || c.CompressionLevel > 22 {
+			add("compression_level", "zstd level %d out of range (want 1..22)", c.CompressionLevel)
+		}
+	case "gzip":
+		if c.CompressionLevel < 0 || c.CompressionLevel > 9 {
+			add("compression_level", "gzip level %d out of range (want 1..9)", c.CompressionLevel)
+		}
+	default:
+		add("compression", "unknown value %q (want one of: %s)", c.Compression, strings.Join(Compressions, ", "))
+	}
+	if c.RowGroupRows < 1 || c.RowGroupRows > maxRowGroupRows {
+		add("row_group_rows", "%d out of range (want 1..%d)", c.RowGroupRows, maxRowGroupRows)
+	}
+	if c.RowGroupBytes < minRowGroupBytes || c.RowGroupBytes > maxRowGroupBytes {
+		add("row_group_bytes", "%d out of range (want %s..%s)", c.RowGroupBytes,
+			humanize.IBytes(minRowGroupBytes), humanize.IBytes(maxRowGroupBytes))
+	}
+	if c.PageBytes < minPageBytes || c.PageBytes > maxPageBytes {
+		add("page_bytes", "%d out of range (want %s..%s)", c.PageBytes,
+			humanize.IBytes(minPageBytes), humanize.IBytes(maxPageBytes))
+	}
+	for name := range c.DictionaryColumns {
+		if name == "" || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") || strings.Contains(name, "..") {
+			add("dictionary_columns", "%q is not a column name or dotted struct field path", name)
+		}
+	}
+	return out
+}
+
+// codec returns the parquet-go codec for the compression options, which
+// Problems has accepted.
+func (c Config) codec() compress.Codec {
+	switch c.Compression {
+	case "none":
+		return &pq.Uncompressed
+	case "snappy":
+		return &pq.Snappy
+	case "gzip":
+		level := gzip.DefaultCompression
+		if c.CompressionLevel > 0 {
+			level = c.CompressionLevel
+		}
+		return &gzip.Codec{Level: level}
+	default:
+		level := zstd.DefaultLevel
+		if c.CompressionLevel > 0 {
+			// klauspost/compress has four zstd speeds; it maps the
+			// standard levels onto them (1-2 fastest, 3-5 default,
+			// 6-9 better, 10+ best).
+			level = kzstd.EncoderLevelFromZstd(c.CompressionLevel)
+		}
+		return &zstd.Codec{Level: level}
+	}
+}

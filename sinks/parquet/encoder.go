@@ -1,0 +1,250 @@
+package parquet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	pq "github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
+
+	"github.com/etl-toolkit/etl/sinks/files"
+)
+
+// Format writes Parquet files; it implements files.Format. A Format is
+// immutable and safe for concurrent use; each file gets its own Encoder.
+type Format struct {
+	cfg   Config
+	codec compress.Codec
+	mem   memory.Allocator
+}
+
+var _ files.Format = (*Format)(nil)
+
+// NewFormat returns the Format of cfg's file options (compression, row groups,
+// pages, dictionaries); it ignores path, partition_by and roll. It fails with
+// every problem Config.Problems finds.
+func NewFormat(cfg Config) (*Format, error) {
+	if ps := cfg.Problems(); len(ps) > 0 {
+		errs := make([]error, len(ps))
+		for i, p := range ps {
+			errs[i] = fmt.Errorf("parquet: %s: %s", p.Option, p.Msg)
+		}
+		return nil, errors.Join(errs...)
+	}
+	return &Format{cfg: cfg, codec: cfg.codec(), mem: memory.DefaultAllocator}, nil
+}
+
+// Ext returns ".parquet".
+func (f *Format) Ext() string { return ".parquet" }
+
+// NewEncoder starts a Parquet file of the given schema on w. It fails, before
+// writing anything, for a schema with an Arrow type that has no Parquet form
+// here (maps, unions, decimals, views, durations, times...).
+func (f *Format) NewEncoder(w io.Writer, schema *arrow.Schema) (files.Encoder, error) {
+	return f.newEncoder(w, schema)
+}
+
+// Encoder writes one Parquet file from record batches of one schema. It
+// buffers one row group (at most row_group_rows rows, and about
+// row_group_bytes encoded bytes) and writes it to w when either limit is
+// reached, so its memory does not grow with the file. It is not safe for
+// concurrent use.
+type Encoder struct {
+	f       *Format
+	schema  *arrow.Schema
+	plan    *schemaPlan
+	w       *pq.Writer
+	writers []*pq.ColumnWriter
+	leaves  []*leafNode
+	st      state
+
+	chunk     int   // rows shredded at a time: bounds how far a page overshoots page_bytes
+	rgRows    int64 // rows in the current row group
+	rgStart   int64 // Writer.Size() when the current row group started
+	numRows   int64
+	rowGroups int
+	closed    bool
+	stickyErr error
+}
+
+func (f *Format) newEncoder(w io.Writer, schema *arrow.Schema) (*Encoder, error) {
+	e := &Encoder{f: f, schema: schema}
+	p, err := plan(schema, f.dictionaryFor)
+	if err != nil {
+		return nil, err
+	}
+	e.plan = p
+
+	stored, err := arrowSchemaValue(p.stored, f.mem)
+	if err != nil {
+		return nil, err
+	}
+	opts := []pq.WriterOption{
+		pq.NewSchema("schema", p.root),
+		pq.Compression(f.codec),
+		pq.PageBufferSize(int(f.cfg.PageBytes)),
+		pq.MaxRowsPerRowGroup(f.cfg.RowGroupRows),
+		// A dictionary larger than a page stops paying for itself: the
+		// column goes on in plain encoding (as arrow's writers do).
+		pq.DictionaryMaxBytes(f.cfg.PageBytes),
+		// Version 1 data pages: every reader takes them (Spark, Hive and
+		// older pyarrow among them), unlike version 2.
+		pq.DataPageVersion(1),
+		pq.KeyValueMetadata("ARROW:schema", stored),
+	}
+	md := schema.Metadata()
+	for i, k := range md.Keys() {
+		opts = append(opts, pq.KeyValueMetadata(k, md.Values()[i]))
+	}
+	for k, v := range fieldMetadata(schema) {
+		opts = append(opts, pq.KeyValueMetadata(k, v))
+	}
+	cfg, err := pq.NewWriterConfig(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("parquet: writer options: %w", err)
+	}
+	e.w = pq.NewWriter(w, cfg)
+	e.writers = e.w.ColumnWriters()
+	for _, c := range p.columns {
+		e.leaves = c.init(&e.st, e.leaves)
+	}
+	if len(e.leaves) != len(e.writers) {
+		return nil, fmt.Errorf("parquet: %d leaf columns planned, parquet-go made %d", len(e.leaves), len(e.writers))
+	}
+	e.chunk = chunkRows(f.cfg.PageBytes)
+	for _, l := range e.leaves {
+		l.vals = make([]pq.Value, 0, e.chunk)
+	}
+	return e, nil
+}
+
+// dictionaryFor says whether the leaf at a dotted Arrow path is
+// dictionary-encoded: the longest dictionary_columns entry that is the path or
+// a parent of it decides; otherwise Arrow dictionary columns are, and other
+// columns follow the dictionary option.
+func (f *Format) dictionaryFor(path string, arrowDict bool, _ arrow.DataType) bool {
+	best, found := "", false
+	var on bool
+	for name, v := range f.cfg.DictionaryColumns {
+		if (path == name || strings.HasPrefix(path, name+".")) && (!found || len(name) > len(best)) {
+			best, found, on = name, true, v
+		}
+	}
+	if found {
+		return on
+	}
+	return arrowDict || f.cfg.Dictionary
+}
+
+// chunkRows is how many rows the encoder shreds before handing them to
+// parquet-go, which cuts pages only between such calls: a sixteenth of a page
+// of 8-byte values, between 64 and 4096 rows.
+func chunkRows(pageBytes int64) int {
+	return int(max(64, min(pageBytes/16/8, 4096)))
+}
+
+// Encode appends rec's rows. rec must have the encoder's schema. Encode keeps
+// nothing of rec after it returns (parquet-go copies the values it buffers).
+// It checks ctx between slices of rows. After an error the encoder is unusable.
+func (e *Encoder) Encode(ctx context.Context, rec arrow.RecordBatch) error {
+	if e.stickyErr != nil {
+		return e.stickyErr
+	}
+	if e.closed {
+		return errors.New("parquet: encode after close")
+	}
+	if s := rec.Schema(); s != e.schema && !s.Equal(e.schema) {
+		return fmt.Errorf("parquet: record schema %s differs from the file's %s", s, e.schema)
+	}
+	defer e.clearValues()
+	for i, c := range e.plan.columns {
+		if err := c.bind(rec.Column(i)); err != nil {
+			return e.fail(err)
+		}
+	}
+	n := int(rec.NumRows())
+	for lo := 0; lo < n; {
+		if err := ctx.Err(); err != nil {
+			return e.fail(err)
+		}
+		hi := min(n, lo+e.chunk, lo+int(e.f.cfg.RowGroupRows-e.rgRows))
+		for _, c := range e.plan.columns {
+			c.writeRows(lo, hi)
+		}
+		if e.st.err != nil {
+			return e.fail(e.st.err)
+		}
+		for i, l := range e.leaves {
+			if _, err := e.writers[i].WriteRowValues(l.vals); err != nil {
+				return e.fail(fmt.Errorf("parquet: column %s: %w", l.column, err))
+			}
+			clear(l.vals)
+			l.vals = l.vals[:0]
+		}
+		e.rgRows += int64(hi - lo)
+		e.numRows += int64(hi - lo)
+		lo = hi
+		if e.rgRows >= e.f.cfg.RowGroupRows || e.w.Size()-e.rgStart >= e.f.cfg.RowGroupBytes {
+			if err := e.flushRowGroup(); err != nil {
+				return e.fail(err)
+			}
+		}
+	}
+	return nil
+}
+
+func (e *Encoder) flushRowGroup() error {
+	if e.rgRows == 0 {
+		return nil
+	}
+	if err := e.w.Flush(); err != nil {
+		return fmt.Errorf("parquet: write row group: %w", err)
+	}
+	e.rowGroups++
+	e.rgRows = 0
+	e.rgStart = e.w.Size()
+	return nil
+}
+
+// clearValues drops the references the value buffers hold into the record.
+func (e *Encoder) clearValues() {
+	for _, l := range e.leaves {
+		clear(l.vals)
+		l.vals = l.vals[:0]
+	}
+}
+
+func (e *Encoder) fail(err error) error {
+	e.stickyErr = err
+	return err
+}
+
+// Close writes the last row group and the footer. It does not close the
+// io.Writer. A file with no rows is still a valid Parquet file with the schema.
+func (e *Encoder) Close() error {
+	if e.closed {
+		return e.stickyErr
+	}
+	e.closed = true
+	if e.stickyErr != nil {
+		return e.stickyErr
+	}
+	if err := e.flushRowGroup(); err != nil {
+		return e.fail(err)
+	}
+	if err := e.w.Close(); err != nil {
+		return e.fail(fmt.Errorf("parquet: write footer: %w", err))
+	}
+	return nil
+}
+
+// Rows returns the number of rows encoded so far.
+func (e *Encoder) Rows() int64 { return e.numRows }
+
+// RowGroups returns the number of row groups written to the io.Writer so far.
+func (e *Encoder) RowGroups() int { return e.rowGroups }

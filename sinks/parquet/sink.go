@@ -1,0 +1,68 @@
+package parquet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/etl-toolkit/etl/core"
+	"github.com/etl-toolkit/etl/sinks/files"
+)
+
+func init() {
+	core.RegisterSink("parquet", core.Factory[core.Sink]{
+		Doc:     "writes Parquet files (zstd by default) into a Hive-partitioned directory tree, committed atomically",
+		Options: Config{},
+		New:     New,
+	})
+}
+
+// New is the `parquet` sink's factory: it decodes env.Config on top of
+// DefaultConfig, reports every invalid option at once as core.ConfigErrors
+// pointing at the pipeline file, and returns a files.Sink writing Parquet. It
+// does no I/O.
+func New(_ context.Context, env core.Env) (core.Sink, error) {
+	cfg := DefaultConfig()
+	if err := env.Config.Decode(&cfg); err != nil {
+		return nil, err
+	}
+	var errs core.ConfigErrors
+	for _, p := range cfg.allProblems() {
+		errs = append(errs, env.Config.Errorf(p.Option, "%s", p.Msg))
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return NewSink(cfg)
+}
+
+// NewSink returns a files.Sink writing cfg's Parquet files under cfg.Path. It
+// fails with every invalid option (see Config.Problems and
+// files.Options.Problems). It does no I/O.
+func NewSink(cfg Config) (*files.Sink, error) {
+	if ps := cfg.allProblems(); len(ps) > 0 {
+		errs := make([]error, len(ps))
+		for i, p := range ps {
+			errs[i] = fmt.Errorf("parquet: %s: %s", p.Option, p.Msg)
+		}
+		return nil, errors.Join(errs...)
+	}
+	f, err := NewFormat(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return files.New(cfg.filesOptions(), f)
+}
+
+func (c Config) filesOptions() files.Options {
+	return files.Options{Path: c.Path, PartitionBy: c.PartitionBy, Roll: c.Roll}
+}
+
+// allProblems is every problem of c: the file tree's and the files'.
+func (c Config) allProblems() []Problem {
+	var out []Problem
+	for _, p := range c.filesOptions().Problems() {
+		out = append(out, Problem{p.Option, p.Msg})
+	}
+	return append(out, c.Problems()...)
+}
