@@ -502,6 +502,10 @@ func (d *decoder) scalar(n ast.Node, v reflect.Value, path string) {
 				}
 			}
 		}
+		if v.Type().Bits() == 64 {
+			d.errorf(n, path, "want an integer, got %s", describe(n))
+			return
+		}
 		d.errorf(n, path, "want an integer between %d and %d, got %s", lo, hi, describe(n))
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		hi := uint64(1)<<(v.Type().Bits()-1)<<1 - 1
@@ -529,6 +533,10 @@ func (d *decoder) scalar(n ast.Node, v reflect.Value, path string) {
 				v.SetUint(uint64(x.Value))
 				return
 			}
+		}
+		if v.Type().Bits() == 64 {
+			d.errorf(n, path, "want an integer of 0 or more, got %s", describe(n))
+			return
 		}
 		d.errorf(n, path, "want an integer between 0 and %d, got %s", hi, describe(n))
 	case reflect.Float32, reflect.Float64:

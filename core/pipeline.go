@@ -2,8 +2,9 @@ package core
 
 import "time"
 
-// Pipeline is a parsed pipeline file. Components are not built yet: their configs
-// are kept undecoded, with positions, until Build hands them to their factories.
+// Pipeline is a parsed pipeline file, made by LoadPipeline or ParsePipeline with
+// every default applied. Components are not built yet: their configs are kept
+// undecoded, with positions, until Build hands them to their factories.
 type Pipeline struct {
 	// File is the path the pipeline was loaded from ("" if parsed from memory).
 	File    string
