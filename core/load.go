@@ -68,7 +68,7 @@ func LoadPipeline(file string) (*Pipeline, error) {
 
 // ParsePipeline parses src, the text of pipeline file file (used in error messages
 // and as Pipeline.File), checks it and applies defaults. lookupEnv (os.LookupEnv,
-// or a map's lookup in tests) resolves the environment references in string
+// or a map's lookup in tests; nil: no variable is set) resolves the environment references in string
 // scalars: ${VAR}, ${VAR:-default} (default when VAR is unset or empty) and $$ for a
 // literal $. A plain (unquoted) scalar is typed after substitution, so
 // `concurrency: ${N}` is an integer when N is; a quoted one stays a string; a plain
