@@ -194,7 +194,9 @@ var (
 	tsMS  = &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}
 	f64s  = arrow.ListOf(arrow.PrimitiveTypes.Float64)
 	i64s  = arrow.ListOf(arrow.PrimitiveTypes.Int64)
-	field = func(name string, t arrow.DataType) arrow.Field { return arrow.Field{Name: name, Type: t, Nullable: true} }
+	field = func(name string, t arrow.DataType) arrow.Field {
+		return arrow.Field{Name: name, Type: t, Nullable: true}
+	}
 )
 
 // validRecord checks rec's columns against its schema with Arrow's full validation.
