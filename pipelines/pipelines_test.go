@@ -16,6 +16,8 @@ import (
 
 	"github.com/etl-toolkit/etl/core"
 	// The built-in plugins, as cmd/etl links them.
+	_ "github.com/etl-toolkit/etl/core/siunits"
+	_ "github.com/etl-toolkit/etl/sinks/csv"
 	_ "github.com/etl-toolkit/etl/sinks/discard"
 	_ "github.com/etl-toolkit/etl/sinks/parquet"
 	_ "github.com/etl-toolkit/etl/sources/generate"
