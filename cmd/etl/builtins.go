@@ -1,0 +1,8 @@
+package main
+
+// The built-in components register themselves in core's registry from init().
+import (
+	_ "github.com/etl-toolkit/etl/sinks/csv"
+	_ "github.com/etl-toolkit/etl/sinks/discard"
+	_ "github.com/etl-toolkit/etl/sources/generate"
+)

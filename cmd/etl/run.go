@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/etl-toolkit/etl/core"
+)
+
+type runFlags struct {
+	dryRun   bool
+	units    []string
+	progress string
+}
+
+func newRunCmd(g *globalFlags) *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run PIPELINE.yaml",
+		Short: "Run a pipeline: read every unit from its saved position, write, commit",
+		Long: `Run a pipeline file. Every unit (an Azumio user, an ASI time frame or device)
+resumes from the position saved by the last commit. On a terminal, progress bars show
+rows, bytes and rates per stream and what each unit is waiting for; otherwise a log
+line every 10 s. The run ends with a summary.
+
+With --dry-run, the pipeline is validated, connections are checked, the plan is
+printed, and nothing is written.
+
+` + exitHelp,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runPipeline(cmd, g, f, args[0]) },
+	}
+	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "validate, check connections, print the plan; write nothing")
+	cmd.Flags().StringSliceVar(&f.units, "unit", nil, "run only these units (repeatable)")
+	cmd.Flags().StringVar(&f.progress, "progress", "auto", "progress display: auto (bars on a terminal), bars, log, none")
+	return cmd
+}
+
+// loadAndBuild loads a pipeline file and builds its components, turning every
+// problem into exit code 2 with all messages.
+func loadAndBuild(ctx context.Context, file string, log *slog.Logger) (*core.Plan, error) {
+	p, err := core.LoadPipeline(file)
+	if err != nil {
+		return nil, exitWith(exitInvalid, err)
+	}
+	pl, err := core.Build(ctx, p, log)
+	if err != nil {
+		return nil, exitWith(exitInvalid, err)
+	}
+	return pl, nil
+}
+
+func runPipeline(cmd *cobra.Command, g *globalFlags, f *runFlags, file string) error {
+	log, err := g.logger()
+	if err != nil {
+		return err
+	}
+	switch f.progress {
+	case "auto", "bars", "log", "none":
+	default:
+		return exitWith(exitInvalid, fmt.Errorf("--progress: unknown value %q (want auto, bars, log or none)", f.progress))
+	}
+	ctx, stop, sig := signalContext(context.Background())
+	defer stop()
+
+	pl, err := loadAndBuild(ctx, file, log)
+	if err != nil {
+		return err
+	}
+	defer pl.Close()
+	out := cmd.OutOrStdout()
+	if f.dryRun {
+		return dryRun(ctx, pl, out)
+	}
+
+	store, err := core.OpenBoltStore(pl.Pipeline.StatePath())
+	if err != nil {
+		return exitWith(exitFailed, err)
+	}
+	defer store.Close()
+
+	prog := core.NewProgress()
+	disp := startDisplay(f.progress, prog, log)
+	sum, runErr := pl.Run(ctx, core.RunOptions{Store: store, Units: f.units, Progress: prog})
+	disp.stop()
+	if sum != nil {
+		printSummary(out, pl, sum)
+	}
+	switch {
+	case runErr != nil && errors.Is(runErr, core.ErrUnitsFailed):
+		return exitWith(exitUnitsFailed, fmt.Errorf("%d of %d units failed (listed above); the others were exported", len(sum.Failed), sum.Units))
+	case runErr != nil:
+		return exitWith(exitFailed, runErr)
+	case sum.Interrupted:
+		if *sig == syscall.SIGTERM {
+			return exitWith(exitSIGTERM, errors.New("stopped by SIGTERM; what was read is committed, run again to resume"))
+		}
+		return exitWith(exitSIGINT, errors.New("stopped by SIGINT; what was read is committed, run again to resume"))
+	}
+	return nil
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM (the run then stops
+// reading and commits); a second one exits at once with the matching code.
+func signalContext(parent context.Context) (context.Context, func(), *os.Signal) {
+	ctx, cancel := context.WithCancel(parent)
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	var first os.Signal = syscall.Signal(0)
+	got := &first
+	go func() {
+		s, ok := <-ch
+		if !ok {
+			return
+		}
+		*got = s
+		fmt.Fprintf(os.Stderr, "etl: %v: stopping, committing what was read (again to abort)\n", s)
+		cancel()
+		s, ok = <-ch
+		if !ok {
+			return
+		}
+		fmt.Fprintf(os.Stderr, "etl: %v: aborting; the next run finishes any half-done commit\n", s)
+		if s == syscall.SIGTERM {
+			os.Exit(exitSIGTERM)
+		}
+		os.Exit(exitSIGINT)
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }, got
+}
+
+func dryRun(ctx context.Context, pl *core.Plan, out io.Writer) error {
+	p := pl.Pipeline
+	fmt.Fprintf(out, "pipeline %s (%s)\n", p.Name, p.File)
+	fmt.Fprintf(out, "  source      %s: %s\n", p.Source.Path, p.Source.Plugin)
+	for _, t := range p.Transforms {
+		fmt.Fprintf(out, "  transform   %s: %s\n", t.Path, t.Plugin)
+	}
+	for _, s := range p.Sinks {
+		fmt.Fprintf(out, "  sink        %s: %s\n", s.Path, s.Plugin)
+	}
+	fmt.Fprintf(out, "  state       %s\n", p.StatePath())
+	fmt.Fprintf(out, "  dead letter %s\n", p.DeadLetterPath())
+	fmt.Fprintf(out, "  concurrency %d, commit every %s", p.Concurrency, p.Commit.Interval)
+	if p.Commit.Rows > 0 {
+		fmt.Fprintf(out, " or %d rows", p.Commit.Rows)
+	}
+	fmt.Fprintln(out)
+	if err := pl.Check(ctx); err != nil {
+		return exitWith(exitFailed, fmt.Errorf("check failed:\n%w", err))
+	}
+	units, err := pl.Source.Units(ctx)
+	if err != nil {
+		return exitWith(exitFailed, fmt.Errorf("%s: list units: %w", p.Source.Path, err))
+	}
+	fmt.Fprintf(out, "  units       %d", len(units))
+	if len(units) > 0 {
+		fmt.Fprintf(out, " (%s)", strings.Join(units[:min(len(units), 5)], ", "))
+		if len(units) > 5 {
+			fmt.Fprint(out, ", ...")
+		}
+	}
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "dry run: checks passed, nothing written")
+	return nil
+}
+
+func printSummary(w io.Writer, pl *core.Plan, s *core.Summary) {
+	state := "finished"
+	if s.Interrupted {
+		state = "stopped"
+	}
+	fmt.Fprintf(w, "\n%s %s in %s: %d rows, %d units", pl.Pipeline.Name, state, s.Duration.Round(time.Millisecond), s.Rows(), s.Units)
+	if len(s.Failed) > 0 {
+		fmt.Fprintf(w, " (%d failed)", len(s.Failed))
+	}
+	fmt.Fprintf(w, ", %d commits, %d files, %d dead letters\n", s.Commits, s.Files, s.DeadLetters)
+	for _, c := range s.Streams {
+		fmt.Fprintf(w, "  %-32s %12d rows %12s\n", c.Stream, c.Rows, humanize.IBytes(uint64(c.Bytes)))
+	}
+	if len(s.Failed) > 0 {
+		units := make([]string, 0, len(s.Failed))
+		for u := range s.Failed {
+			units = append(units, u)
+		}
+		sort.Strings(units)
+		fmt.Fprintln(w, "failed units:")
+		for _, u := range units {
+			fmt.Fprintf(w, "  %s: %v\n", u, s.Failed[u])
+		}
+	}
+	if s.DeadLetters > 0 {
+		fmt.Fprintf(w, "dead letters: %s\n", pl.Pipeline.DeadLetterPath())
+	}
+	for i, sink := range pl.Sinks {
+		if l, ok := sink.(core.Locator); ok {
+			where, query := l.Location()
+			fmt.Fprintf(w, "%s (%s) output: %s\n", pl.Pipeline.Sinks[i].Path, pl.Pipeline.Sinks[i].Plugin, where)
+			if query != "" {
+				fmt.Fprintf(w, "  look at it with DuckDB:\n    duckdb -c %s\n", shellQuote(query))
+			}
+		}
+	}
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
