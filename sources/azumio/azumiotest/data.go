@@ -35,7 +35,7 @@ type user struct {
 	// initial check-in, so they sit after the unchanged ones, which stay in n
 	// order: find searches each part by what orders it.
 	changed map[int64]bool
-	sub   *subscription
+	sub     *subscription
 }
 
 // idOf returns the check-in id of n for user index u: 12 digits, so that ids of

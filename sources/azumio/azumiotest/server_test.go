@@ -124,7 +124,6 @@ func TestPagingIsSortedInclusiveAndComplete(t *testing.T) {
 	}
 }
 
-
 func TestTypeFilterAndLimits(t *testing.T) {
 	srv := azumiotest.NewServer(t, azumiotest.Options{Seed: 2, Users: 1, Checkins: 120})
 	p := getPage(t, srv, "10001", "type=steps,heartrate&limit=1000")
@@ -570,8 +569,8 @@ type recordingTB struct {
 	errs     []string
 }
 
-func (r *recordingTB) Helper()                          {}
-func (r *recordingTB) Cleanup(f func())                 { r.cleanups = append(r.cleanups, f) }
+func (r *recordingTB) Helper()                           {}
+func (r *recordingTB) Cleanup(f func())                  { r.cleanups = append(r.cleanups, f) }
 func (r *recordingTB) Errorf(format string, args ...any) { r.errs = append(r.errs, format) }
 
 func TestUnknownRoutesFailLoudly(t *testing.T) {
