@@ -26,13 +26,14 @@ type Roll struct {
 	Interval time.Duration `yaml:"interval" doc:"close a file once it has been open this long, e.g. 5m (0: no limit)"`
 }
 
-// UnmarshalYAML decodes a Roll, accepting sizes with units for Bytes.
+// UnmarshalYAML decodes a Roll, accepting sizes with units for Bytes. Keys
+// that are absent keep the values r already has (defaults).
 func (r *Roll) UnmarshalYAML(unmarshal func(any) error) error {
-	var v struct {
+	v := struct {
 		Rows     int64         `yaml:"rows"`
 		Bytes    byteSize      `yaml:"bytes"`
 		Interval time.Duration `yaml:"interval"`
-	}
+	}{r.Rows, byteSize(r.Bytes), r.Interval}
 	if err := unmarshal(&v); err != nil {
 		return err
 	}
@@ -60,6 +61,11 @@ func (b *byteSize) UnmarshalYAML(unmarshal func(any) error) error {
 		}
 		*b = byteSize(v)
 	case int:
+		*b = byteSize(v)
+	case float64: // 1e9
+		if v != math.Trunc(v) || v < 0 || v >= math.MaxInt64 {
+			return fmt.Errorf("invalid size %v (want a whole number of bytes or a size like 128MiB or 1GB)", v)
+		}
 		*b = byteSize(v)
 	case string:
 		n, err := humanize.ParseBytes(v)

@@ -134,6 +134,19 @@ type countingWriter struct {
 	n int64
 }
 
+// bareWriter drops the path from the file's write errors ("write PATH: no space
+// left on device"): the error that reaches Write names the path once, itself.
+type bareWriter struct{ f *os.File }
+
+func (w bareWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return n, err
+}
+
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
@@ -310,7 +323,7 @@ func (s *Sink) openFile(dir string, schema *arrow.Schema) (*file, error) {
 	if err != nil {
 		return nil, pathError("create", f.temp, err)
 	}
-	f.buf = bufio.NewWriterSize(f.f, 64<<10)
+	f.buf = bufio.NewWriterSize(bareWriter{f.f}, 64<<10)
 	f.count = &countingWriter{w: f.buf}
 	f.enc, err = s.format.NewEncoder(f.count, schema)
 	if err != nil {

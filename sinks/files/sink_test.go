@@ -446,6 +446,7 @@ func TestRollYAML(t *testing.T) {
 		{"rows: 10\nbytes: 128MiB\ninterval: 5m", Roll{Rows: 10, Bytes: 128 << 20, Interval: 5 * time.Minute}, ""},
 		{"bytes: 1GB", Roll{Bytes: 1e9}, ""},
 		{"bytes: 4096", Roll{Bytes: 4096}, ""},
+		{"bytes: 1.5", Roll{}, "invalid size 1.5"},
 		{"bytes: 12 parsecs", Roll{}, `invalid size "12 parsecs"`},
 		{"rowz: 1", Roll{}, `unknown field "rowz"`},
 		{"interval: soon", Roll{}, `time: invalid duration "soon"`},
@@ -453,6 +454,10 @@ func TestRollYAML(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			var got Roll
+			if tt.want.Rows == 0 && tt.wantErr == "" {
+				got.Rows = 7 // a default that an absent key keeps
+				tt.want.Rows = 7
+			}
 			err := yaml.UnmarshalWithOptions([]byte(tt.in), &got, yaml.DisallowUnknownField())
 			switch {
 			case tt.wantErr != "":
