@@ -177,8 +177,8 @@ steps: float64 {unit=1}
 				{"timestamp": null, "speed": null, "latitude": null},
 				{"timestamp": [], "speed": [], "latitude": []}]`,
 			wantSchema: `timestamp: list<item: timestamp[ms, tz=UTC]>
-speed: list<item: float64 {unit=m/s}> {unit=m/s}
-latitude: list<item: float64 {unit=deg}> {unit=deg}
+speed: list<item: float64> {unit=m/s}
+latitude: list<item: float64> {unit=deg}
 `,
 			wantRows: `{"timestamp": ["1970-01-01T00:00:00.001Z", "1970-01-01T00:00:00.002Z", "1970-01-01T00:00:00.003Z"], "speed": [10, null, 5], "latitude": [46.5, 46.6, null]}
 				{"timestamp": null, "speed": null, "latitude": null}
@@ -195,8 +195,8 @@ latitude: list<item: float64 {unit=deg}> {unit=deg}
 			in: `[{"ecg": {"timestamp": [1000, 2000], "hr": [60, 90]}, "device": {"timestamp": [5], "standstill": [0], "Bat_lvl": [87.5]}},
 				{"ecg": null, "device": null},
 				{"ecg": {"timestamp": [3000], "hr": [null]}, "device": {"timestamp": null, "standstill": null, "Bat_lvl": null}}]`,
-			wantSchema: `ecg: struct<timestamp: list<item: timestamp[ms, tz=UTC]>; hr: list<item: float64 {unit=Hz}> {unit=Hz}>
-device: struct<timestamp: list<item: timestamp[ms, tz=UTC]>; standstill: list<item: int64>; Bat_lvl: list<item: float64 {unit=%}> {unit=%}>
+			wantSchema: `ecg: struct<timestamp: list<item: timestamp[ms, tz=UTC]>; hr: list<item: float64> {unit=Hz}>
+device: struct<timestamp: list<item: timestamp[ms, tz=UTC]>; standstill: list<item: int64>; Bat_lvl: list<item: float64> {unit=%}>
 `,
 			wantRows: `{"ecg": {"timestamp": ["1970-01-01T00:00:01Z", "1970-01-01T00:00:02Z"], "hr": [1, 1.5]}, "device": {"timestamp": ["1970-01-01T00:00:00.005Z"], "standstill": [0], "Bat_lvl": [87.5]}}
 				{"ecg": null, "device": null}

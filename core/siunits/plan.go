@@ -335,13 +335,15 @@ func timestamp(u arrow.TimeUnit) arrow.DataType {
 
 // withLeaf returns the step that applies c to the numbers of f (through its
 // list wrappers), with f's metadata carrying unit ("" removes the key: a
-// timestamp's type says what it is). The numbers' field becomes nullable when
-// c can turn a value into null.
+// timestamp's type says what it is). The unit is on f, the column a reader
+// sees, and is removed from list elements, whose field metadata Parquet does
+// not keep. The numbers' field becomes nullable when c can turn a value into
+// null.
 func withLeaf(f arrow.Field, c *conv, unit string) *step {
 	out := f
 	out.Metadata = withUnit(f.Metadata, unit)
 	if lt, ok := f.Type.(arrow.ListLikeType); ok {
-		e := withLeaf(lt.ElemField(), c, unit)
+		e := withLeaf(lt.ElemField(), c, "")
 		out.Type = relist(lt, e.out)
 		return &step{out: out, elem: e}
 	}

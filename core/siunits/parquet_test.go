@@ -1,0 +1,137 @@
+package siunits
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/etl-toolkit/etl/core"
+)
+
+// TestParquetRoundTrip writes converted batches to a Parquet file the way the
+// Parquet sink stores Arrow schemas (the ARROW:schema key-value metadata that
+// arrow's pqarrow writes and reads) and reads it back: every field's unit, at
+// every depth, and every value must come back.
+func TestParquetRoundTrip(t *testing.T) {
+	for _, name := range []string{"azumio_checkins_steps", "asi_computed", "asi_preprocessed", "asi_preprocessed_gnss"} {
+		t.Run(name, func(t *testing.T) {
+			var tc goldenCase
+			for _, c := range goldenCases {
+				if c.name == name {
+					tc = c
+				}
+			}
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			payload, err := os.ReadFile(filepath.Join("testdata", tc.input))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := recordFromJSON(t, mem, tc.schema, string(tc.rows(t, payload)))
+			tr := newTestTransform(t, tc.config, mem, nil)
+			out, err := applyOne(t, tr, core.Batch{Stream: tc.stream, Unit: "u", Record: rec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer out.Release()
+
+			path := filepath.Join(t.TempDir(), "part-0.parquet")
+			writeParquet(t, mem, path, out.Record)
+			table := readParquet(t, mem, path)
+			defer table.Release()
+
+			if got, want := unitPaths(table.Schema().Fields(), ""), unitPaths(out.Record.Schema().Fields(), ""); got != want {
+				t.Errorf("got units read back\n%s\nwant\n%s", got, want)
+			}
+			if len(unitPaths(table.Schema().Fields(), "")) == 0 {
+				t.Error("got no unit metadata read back, want some")
+			}
+			back := tableRecord(t, table)
+			defer back.Release()
+			if got, want := rowsJSON(t, back), rowsJSON(t, out.Record); !sameRows(t, got, want) {
+				t.Errorf("got rows read back\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+}
+
+func writeParquet(t *testing.T, mem memory.Allocator, path string, rec arrow.RecordBatch) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pqarrow.NewFileWriter(rec.Schema(), f,
+		parquet.NewWriterProperties(parquet.WithAllocator(mem)),
+		pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(mem)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil { // closes f too
+		t.Fatal(err)
+	}
+}
+
+func readParquet(t *testing.T, mem memory.Allocator, path string) arrow.Table {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	table, err := pqarrow.ReadTable(context.Background(), f, parquet.NewReaderProperties(mem), pqarrow.ArrowReadProperties{}, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return table
+}
+
+// tableRecord concatenates a table's columns into one record.
+func tableRecord(t *testing.T, table arrow.Table) arrow.RecordBatch {
+	t.Helper()
+	r := array.NewTableReader(table, table.NumRows())
+	defer r.Release()
+	if !r.Next() {
+		t.Fatal("table: got no record, want one")
+	}
+	rec := r.RecordBatch()
+	rec.Retain()
+	return rec
+}
+
+// unitPaths lists every field's unit metadata by path, one a line.
+func unitPaths(fields []arrow.Field, prefix string) string {
+	var b strings.Builder
+	for _, f := range fields {
+		p := prefix + f.Name
+		if u, ok := f.Metadata.GetValue(unitKey); ok {
+			b.WriteString(p + ": " + u + "\n")
+		}
+		t := f.Type
+		for {
+			lt, ok := t.(arrow.ListLikeType)
+			if !ok {
+				break
+			}
+			if u, ok := lt.ElemField().Metadata.GetValue(unitKey); ok {
+				b.WriteString(p + "[]: " + u + "\n")
+			}
+			t = lt.Elem()
+		}
+		if st, ok := t.(*arrow.StructType); ok {
+			b.WriteString(unitPaths(st.Fields(), p+"."))
+		}
+	}
+	return b.String()
+}
