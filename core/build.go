@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -35,7 +34,7 @@ func Build(ctx context.Context, p *Pipeline, logger *slog.Logger) (*Plan, error)
 		logger:   logger.With("pipeline", p.Name),
 		dead:     &deadLetterFile{path: p.DeadLetterPath(), pipeline: p.Name},
 	}
-	var errs []error
+	var errs ConfigErrors
 	env := func(c Component) Env {
 		return Env{
 			Pipeline:    p.Name,
@@ -47,26 +46,26 @@ func Build(ctx context.Context, p *Pipeline, logger *slog.Logger) (*Plan, error)
 	}
 	src, err := build(ctx, c2f(p.Source, LookupSource), env(p.Source))
 	if err != nil {
-		errs = append(errs, err)
+		errs.Add(err)
 	}
 	pl.Source = src
 	for _, c := range p.Transforms {
 		t, err := build(ctx, c2f(c, LookupTransform), env(c))
 		if err != nil {
-			errs = append(errs, err)
+			errs.Add(err)
 		}
 		pl.Transforms = append(pl.Transforms, t)
 	}
 	for _, c := range p.Sinks {
 		s, err := build(ctx, c2f(c, LookupSink), env(c))
 		if err != nil {
-			errs = append(errs, err)
+			errs.Add(err)
 		}
 		pl.Sinks = append(pl.Sinks, s)
 	}
-	if len(errs) > 0 {
+	if err := errs.Err(); err != nil {
 		pl.Close()
-		return nil, joinConfigErrors(errs)
+		return nil, err
 	}
 	return pl, nil
 }
@@ -86,7 +85,7 @@ func c2f[T any](c Component, lookup func(string) (Factory[T], bool)) lookedUp[T]
 func build[T any](ctx context.Context, l lookedUp[T], env Env) (T, error) {
 	var zero T
 	if !l.found {
-		if strings.HasPrefix(l.c.Plugin, "external:") {
+		if strings.HasPrefix(l.c.Plugin, ExternalPrefix) {
 			return zero, l.c.Config.Errorf("", "%s: external plugins are not supported by this build of etl", l.c.Plugin)
 		}
 		return zero, l.c.Config.Errorf("", "plugin %q is not registered", l.c.Plugin)
@@ -101,47 +100,6 @@ func build[T any](ctx context.Context, l lookedUp[T], env Env) (T, error) {
 		return zero, fmt.Errorf("%s (%s): %w", l.c.Path, l.c.Plugin, err)
 	}
 	return v, nil
-}
-
-// joinConfigErrors flattens config errors from several components into one
-// sorted ConfigErrors, keeping any other errors after them.
-func joinConfigErrors(errs []error) error {
-	var all ConfigErrors
-	var other []error
-	for _, err := range errs {
-		var ces ConfigErrors
-		var ce *ConfigError
-		switch {
-		case errors.As(err, &ces):
-			all = append(all, ces...)
-		case errors.As(err, &ce):
-			all = append(all, ce)
-		default:
-			other = append(other, err)
-		}
-	}
-	if len(other) == 0 {
-		sortConfigErrors(all)
-		return all
-	}
-	if len(all) > 0 {
-		sortConfigErrors(all)
-		other = append([]error{all}, other...)
-	}
-	return errors.Join(other...)
-}
-
-func sortConfigErrors(all ConfigErrors) {
-	sort.SliceStable(all, func(i, j int) bool {
-		a, b := all[i], all[j]
-		if a.File != b.File {
-			return a.File < b.File
-		}
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Col < b.Col
-	})
 }
 
 // Check calls Check on every component that implements Checker, and reports all

@@ -10,7 +10,10 @@
 //   - batch.go: Batch and Position, the unit of data flow.
 //   - source.go, transform.go, sink.go: the three interfaces and their contracts.
 //   - registry.go: RegisterSource/RegisterTransform/RegisterSink and Factory.
-//   - pipeline.go, config.go: pipeline files and component configs with file:line:col errors.
+//   - pipeline.go, load.go, config.go: pipeline files and component configs, decoded
+//     strictly with every problem reported at once as file:line:col.
+//   - schema.go: the JSON Schema of pipeline files and the option lists of plugins.
+//   - build.go: building a pipeline's components from the registry into a Plan.
 //   - runner.go: how batches flow and when positions are saved (the commit protocol).
 //   - state.go: the revision-checked state store (bbolt by default).
 package core

@@ -48,7 +48,7 @@ func newSchemaCmd() *cobra.Command {
 			if err != nil {
 				return exitWith(exitFailed, err)
 			}
-			_, err = cmd.OutOrStdout().Write(append(s, '\n'))
+			_, err = cmd.OutOrStdout().Write(s)
 			return err
 		},
 	}
