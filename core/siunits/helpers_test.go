@@ -19,7 +19,7 @@ import (
 )
 
 // decodeConfig decodes a config section written as YAML onto DefaultConfig.
-func decodeConfig(t *testing.T, src string) Config {
+func decodeConfig(t testing.TB, src string) Config {
 	t.Helper()
 	cfg := DefaultConfig()
 	c, err := core.NewConfig("test.yaml", "transforms[0].config", []byte(src))
