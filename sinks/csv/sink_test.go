@@ -239,8 +239,8 @@ func commit(t *testing.T, s core.Sink) []byte {
 var fileName = regexp.MustCompile(`^part-\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}-(\d{6})\.csv$`)
 
 // committedFiles returns the committed CSV files under root, relative and
-// slash-separated, in order of directory then sequence number; it fails on
-// any other file (a temp file left behind).
+// slash-separated, in order of directory then sequence number. It skips
+// hidden (temp) files, which readers skip too, and fails on any other file.
 func committedFiles(t *testing.T, root string) []string {
 	t.Helper()
 	var out []string
@@ -252,6 +252,9 @@ func committedFiles(t *testing.T, root string) []string {
 			return nil
 		}
 		rel, _ := filepath.Rel(root, p)
+		if strings.HasPrefix(d.Name(), ".") {
+			return nil
+		}
 		if !fileName.MatchString(d.Name()) {
 			t.Errorf("unexpected file %s", rel)
 			return nil

@@ -233,6 +233,16 @@ func columnValues(a arrow.Array) keyValues {
 		}
 		return valueKeys(vals, a, strconv.FormatBool)
 	case *array.String:
+		if a.NullN() == 0 && a.Len() > 0 {
+			// The common case, one value for the whole batch, without a copy.
+			v0, same := a.Value(0), true
+			for i := 1; i < a.Len() && same; i++ {
+				same = a.Value(i) == v0
+			}
+			if same {
+				return constant(v0)
+			}
+		}
 		return valueKeys(stringsOf(a.Len(), a.Value), a, identity)
 	case *array.LargeString:
 		return valueKeys(stringsOf(a.Len(), a.Value), a, identity)

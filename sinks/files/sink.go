@@ -441,7 +441,10 @@ func (s *Sink) Prepare(ctx context.Context) ([]byte, error) {
 	for d := range s.created {
 		sync[d] = true
 	}
-	dirs := map[string]bool{}
+	dirs := map[string]bool{} // synced again by Commit: finals' and created ones' parents
+	for d := range s.created {
+		dirs[d] = true
+	}
 	for _, f := range s.pending {
 		t.Files = append(t.Files, txnFile{Temp: f.temp, Final: f.final})
 		sync[f.dir] = true
@@ -463,7 +466,8 @@ func (s *Sink) Prepare(ctx context.Context) ([]byte, error) {
 	return data, nil
 }
 
-// Commit renames each temp file of txn into place, then fsyncs the directories.
+// Commit renames each temp file of txn into place, then fsyncs the directories
+// holding them and the parents of directories created for them.
 // A temp file that is gone while its final file exists was committed before,
 // by this Sink or another one, so Commit is idempotent and may be called on a
 // fresh Sink after a crash. A nil txn is a no-op.

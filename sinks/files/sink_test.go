@@ -18,6 +18,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/etl-toolkit/etl/core"
+	"github.com/etl-toolkit/etl/core/coretest"
 )
 
 func newSink(t *testing.T, opts Options, f Format) *Sink {
@@ -113,8 +114,10 @@ func TestTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(root, "unit=a")
-	if got.Version != 1 || len(got.Files) != 1 || !reflect.DeepEqual(got.Dirs, []string{dir}) {
-		t.Fatalf("got txn %s, want version 1, one file, dirs [%s]", raw, dir)
+	// The partition, and the parent of every directory created for it.
+	dirs := []string{filepath.Dir(filepath.Dir(root)), filepath.Dir(root), root, dir}
+	if got.Version != 1 || len(got.Files) != 1 || !reflect.DeepEqual(got.Dirs, dirs) {
+		t.Fatalf("got txn %s, want version 1, one file, dirs %v", raw, dirs)
 	}
 	f := got.Files[0]
 	if filepath.Dir(f.Final) != dir || filepath.Join(dir, "."+filepath.Base(f.Final)+".tmp") != f.Temp {
@@ -471,4 +474,10 @@ func TestRollYAML(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestConformance(t *testing.T) {
+	coretest.Sink(t, func(t *testing.T, mem memory.Allocator) core.Sink {
+		return newSink(t, Options{PartitionBy: []string{"stream", "unit", "date"}, Mem: mem}, lines{})
+	}, coretest.SinkOptions{})
 }
