@@ -56,9 +56,12 @@ func (f *Format) NewEncoder(w io.Writer, schema *arrow.Schema) (files.Encoder, e
 // concurrent use.
 type Encoder struct {
 	f       *Format
+	out     io.Writer
 	schema  *arrow.Schema
 	plan    *schemaPlan
-	w       *pq.Writer
+	dict    []bool     // per leaf: dictionary-encoded
+	decided []bool     // per leaf: dict is final (forced by config or Arrow), not up to the sample
+	w       *pq.Writer // nil until the first rows (or Close) fix the encodings
 	writers []*pq.ColumnWriter
 	leaves  []*leafNode
 	st      state
@@ -73,48 +76,18 @@ type Encoder struct {
 }
 
 func (f *Format) newEncoder(w io.Writer, schema *arrow.Schema) (*Encoder, error) {
-	e := &Encoder{f: f, schema: schema}
-	p, err := plan(schema, f.dictionaryFor)
+	p, err := plan(schema)
 	if err != nil {
 		return nil, err
 	}
-	e.plan = p
-
-	stored, err := arrowSchemaValue(p.stored, f.mem)
-	if err != nil {
-		return nil, err
+	e := &Encoder{f: f, out: w, schema: schema, plan: p}
+	e.dict = make([]bool, len(p.leaves))
+	e.decided = make([]bool, len(p.leaves))
+	for i, l := range p.leaves {
+		e.dict[i], e.decided[i] = f.dictionaryFor(l)
 	}
-	opts := []pq.WriterOption{
-		pq.NewSchema("schema", p.root),
-		pq.Compression(f.codec),
-		pq.PageBufferSize(int(f.cfg.PageBytes)),
-		pq.MaxRowsPerRowGroup(f.cfg.RowGroupRows),
-		// A dictionary larger than a page stops paying for itself: the
-		// column goes on in plain encoding (as arrow's writers do).
-		pq.DictionaryMaxBytes(f.cfg.PageBytes),
-		// Version 1 data pages: every reader takes them (Spark, Hive and
-		// older pyarrow among them), unlike version 2.
-		pq.DataPageVersion(1),
-		pq.KeyValueMetadata("ARROW:schema", stored),
-	}
-	md := schema.Metadata()
-	for i, k := range md.Keys() {
-		opts = append(opts, pq.KeyValueMetadata(k, md.Values()[i]))
-	}
-	for k, v := range fieldMetadata(schema) {
-		opts = append(opts, pq.KeyValueMetadata(k, v))
-	}
-	cfg, err := pq.NewWriterConfig(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("parquet: writer options: %w", err)
-	}
-	e.w = pq.NewWriter(w, cfg)
-	e.writers = e.w.ColumnWriters()
 	for _, c := range p.columns {
 		e.leaves = c.init(&e.st, e.leaves)
-	}
-	if len(e.leaves) != len(e.writers) {
-		return nil, fmt.Errorf("parquet: %d leaf columns planned, parquet-go made %d", len(e.leaves), len(e.writers))
 	}
 	e.chunk = chunkRows(f.cfg.PageBytes)
 	for _, l := range e.leaves {
@@ -123,22 +96,95 @@ func (f *Format) newEncoder(w io.Writer, schema *arrow.Schema) (*Encoder, error)
 	return e, nil
 }
 
-// dictionaryFor says whether the leaf at a dotted Arrow path is
-// dictionary-encoded: the longest dictionary_columns entry that is the path or
-// a parent of it decides; otherwise Arrow dictionary columns are, and other
-// columns follow the dictionary option.
-func (f *Format) dictionaryFor(path string, arrowDict bool, _ arrow.DataType) bool {
-	best, found := "", false
-	var on bool
+// dictionaryFor says whether a leaf starts dictionary-encoded, and whether
+// that is decided (by dictionary_columns, or because the Arrow column is a
+// dictionary) or may change after the first rows. The longest
+// dictionary_columns entry that is the leaf's dotted path or a parent of it
+// decides.
+func (f *Format) dictionaryFor(l leafSpec) (dict, decided bool) {
+	if !l.canDict {
+		return false, true
+	}
+	best, found, on := "", false, false
 	for name, v := range f.cfg.DictionaryColumns {
-		if (path == name || strings.HasPrefix(path, name+".")) && (!found || len(name) > len(best)) {
+		if (l.dotted == name || strings.HasPrefix(l.dotted, name+".")) && (!found || len(name) > len(best)) {
 			best, found, on = name, true, v
 		}
 	}
-	if found {
-		return on
+	switch {
+	case found:
+		return on, true
+	case l.arrowDict:
+		return true, true
+	default:
+		return f.cfg.Dictionary, !f.cfg.Dictionary
 	}
-	return arrowDict || f.cfg.Dictionary
+}
+
+// The dictionary sample: a column left to the dictionary option goes plain
+// when at least sampleMin of the first values written are present and more
+// than half of them are distinct. A dictionary of mostly distinct values
+// costs time to build and makes files larger than plain pages compressed;
+// parquet-mr checks the same after its first page.
+const sampleMin = 256
+
+// start fixes the encodings from the values shredded so far (the first slice
+// of the first record, or none) and creates the parquet-go writer.
+func (e *Encoder) start() error {
+	for i, l := range e.leaves {
+		if e.dict[i] && !e.decided[i] && mostlyDistinct(l.vals) {
+			e.dict[i] = false
+		}
+	}
+	opts := []pq.WriterOption{
+		pq.NewSchema("schema", e.plan.root(e.dict)),
+		pq.Compression(e.f.codec),
+		pq.PageBufferSize(int(e.f.cfg.PageBytes)),
+		pq.MaxRowsPerRowGroup(e.f.cfg.RowGroupRows),
+		// A dictionary larger than a page stops paying for itself: the
+		// column goes on in plain encoding (as arrow's writers do).
+		pq.DictionaryMaxBytes(e.f.cfg.PageBytes),
+		// Version 1 data pages: every reader takes them (Spark, Hive and
+		// older pyarrow among them), unlike version 2.
+		pq.DataPageVersion(1),
+	}
+	stored, err := arrowSchemaValue(e.plan.stored, e.f.mem)
+	if err != nil {
+		return err
+	}
+	opts = append(opts, pq.KeyValueMetadata("ARROW:schema", stored))
+	md := e.schema.Metadata()
+	for i, k := range md.Keys() {
+		opts = append(opts, pq.KeyValueMetadata(k, md.Values()[i]))
+	}
+	for k, v := range fieldMetadata(e.schema) {
+		opts = append(opts, pq.KeyValueMetadata(k, v))
+	}
+	cfg, err := pq.NewWriterConfig(opts...)
+	if err != nil {
+		return fmt.Errorf("parquet: writer options: %w", err)
+	}
+	e.w = pq.NewWriter(e.out, cfg)
+	e.writers = e.w.ColumnWriters()
+	if len(e.leaves) != len(e.writers) {
+		return fmt.Errorf("parquet: %d leaf columns planned, parquet-go made %d", len(e.leaves), len(e.writers))
+	}
+	return nil
+}
+
+// mostlyDistinct reports whether vals hold at least sampleMin non-null values,
+// more than half of them distinct.
+func mostlyDistinct(vals []pq.Value) bool {
+	seen := make(map[string]struct{}, len(vals))
+	present := 0
+	for _, v := range vals {
+		if v.IsNull() {
+			continue
+		}
+		present++
+		seen[string(v.Bytes())] = struct{}{}
+	}
+	return present >= sampleMin && 2*len(seen) > present
 }
 
 // chunkRows is how many rows the encoder shreds before handing them to
@@ -178,6 +224,11 @@ func (e *Encoder) Encode(ctx context.Context, rec arrow.RecordBatch) error {
 		}
 		if e.st.err != nil {
 			return e.fail(e.st.err)
+		}
+		if e.w == nil {
+			if err := e.start(); err != nil {
+				return e.fail(err)
+			}
 		}
 		for i, l := range e.leaves {
 			if _, err := e.writers[i].WriteRowValues(l.vals); err != nil {
@@ -233,6 +284,11 @@ func (e *Encoder) Close() error {
 	e.closed = true
 	if e.stickyErr != nil {
 		return e.stickyErr
+	}
+	if e.w == nil {
+		if err := e.start(); err != nil {
+			return e.fail(err)
+		}
 	}
 	if err := e.flushRowGroup(); err != nil {
 		return e.fail(err)

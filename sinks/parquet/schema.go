@@ -70,35 +70,37 @@ func printNode(n pq.Node) string {
 
 // leafSpec is one Parquet leaf column, in file order.
 type leafSpec struct {
-	path     []string // Parquet column path
-	maxDef   int
-	maxRep   int
-	dictPath string // the dotted Arrow path dictionary_columns matches against
+	path      []string // Parquet column path
+	dotted    string   // dotted Arrow path, which dictionary_columns names
+	canDict   bool     // dictionary encoding applies (not to booleans)
+	arrowDict bool     // the Arrow column is dictionary-encoded
 }
+
+// build makes a Parquet node given, for each leaf in file order, whether it is
+// dictionary-encoded.
+type build func(dict []bool) pq.Node
 
 // schemaPlan is an Arrow schema turned into a Parquet one.
 type schemaPlan struct {
-	root    *group
-	leaves  []leafSpec
+	root    build         // the root group
+	leaves  []leafSpec    // Parquet leaf columns in file order
 	stored  *arrow.Schema // the Arrow schema as written: timestamps converted, lists' elements named "element"
 	columns []node        // one shredder per top-level Arrow column
 }
 
 // planner builds a schemaPlan.
 type planner struct {
-	dictionary func(path string, arrowDict bool, t arrow.DataType) bool
-	leaves     []leafSpec
+	leaves []leafSpec
 }
 
-// plan converts s. dictionary says whether the leaf at a dotted Arrow path is
-// dictionary-encoded.
-func plan(s *arrow.Schema, dictionary func(path string, arrowDict bool, t arrow.DataType) bool) (*schemaPlan, error) {
-	p := &planner{dictionary: dictionary}
+// plan converts s, or fails naming the first column the sink cannot write.
+func plan(s *arrow.Schema) (*schemaPlan, error) {
+	p := &planner{}
 	if s.NumFields() == 0 {
 		return nil, fmt.Errorf("parquet: schema has no columns")
 	}
 	names := make([]string, s.NumFields())
-	nodes := make([]pq.Node, s.NumFields())
+	nodes := make([]build, s.NumFields())
 	stored := make([]arrow.Field, s.NumFields())
 	columns := make([]node, s.NumFields())
 	seen := map[string]bool{}
@@ -116,22 +118,47 @@ func plan(s *arrow.Schema, dictionary func(path string, arrowDict bool, t arrow.
 		}
 		names[i], nodes[i], stored[i], columns[i] = f.Name, n, st, sh
 	}
+	if len(p.leaves) > pq.MaxColumnIndex+1 {
+		return nil, fmt.Errorf("parquet: schema has %d leaf columns, more than %d", len(p.leaves), pq.MaxColumnIndex+1)
+	}
 	meta := s.Metadata()
 	return &schemaPlan{
-		root:    newGroup(groupType, names, nodes),
+		root:    groupOf(groupType, names, nodes, nil),
 		leaves:  p.leaves,
 		stored:  arrow.NewSchema(stored, &meta),
 		columns: columns,
 	}, nil
 }
 
+// maxLevel is parquet-go's limit of repetition and definition levels.
+const maxLevel = min(pq.MaxRepetitionLevel, pq.MaxDefinitionLevel)
+
+// groupOf builds a group of the given children, wrapped by wrap (nil: none).
+func groupOf(typ pq.Type, names []string, children []build, wrap func(pq.Node) pq.Node) build {
+	return func(dict []bool) pq.Node {
+		nodes := make([]pq.Node, len(children))
+		for i, c := range children {
+			nodes[i] = c(dict)
+		}
+		g := pq.Node(newGroup(typ, names, nodes))
+		if wrap != nil {
+			g = wrap(g)
+		}
+		return g
+	}
+}
+
 // field converts one Arrow field at Parquet column path path (and dotted Arrow
 // path dotted), below parents that reached definition level def and repetition
-// level rep. It returns the Parquet node, the field as stored in ARROW:schema and
-// the shredder that writes its values.
-func (p *planner) field(f arrow.Field, path []string, dotted string, def, rep int) (pq.Node, arrow.Field, node, error) {
+// level rep. It returns the builder of its Parquet node, the field as stored in
+// ARROW:schema and the shredder that writes its values.
+func (p *planner) field(f arrow.Field, path []string, dotted string, def, rep int) (build, arrow.Field, node, error) {
+	column := strings.Join(path, ".")
 	if f.Nullable {
 		def++
+	}
+	if def > maxLevel || rep > maxLevel {
+		return nil, arrow.Field{}, nil, fmt.Errorf("parquet: column %s: nested too deeply", column)
 	}
 	wrap := func(n pq.Node) pq.Node {
 		if f.Nullable {
@@ -142,7 +169,6 @@ func (p *planner) field(f arrow.Field, path []string, dotted string, def, rep in
 	storedField := func(t arrow.DataType) arrow.Field {
 		return arrow.Field{Name: f.Name, Type: t, Nullable: f.Nullable, Metadata: f.Metadata}
 	}
-	column := strings.Join(path, ".")
 
 	switch t := f.Type.(type) {
 	case *arrow.StructType:
@@ -150,7 +176,7 @@ func (p *planner) field(f arrow.Field, path []string, dotted string, def, rep in
 			return nil, arrow.Field{}, nil, fmt.Errorf("parquet: column %s: a struct without fields has no Parquet form", column)
 		}
 		names := make([]string, t.NumFields())
-		nodes := make([]pq.Node, t.NumFields())
+		nodes := make([]build, t.NumFields())
 		stored := make([]arrow.Field, t.NumFields())
 		children := make([]node, t.NumFields())
 		for i, cf := range t.Fields() {
@@ -160,7 +186,7 @@ func (p *planner) field(f arrow.Field, path []string, dotted string, def, rep in
 			}
 			names[i], nodes[i], stored[i], children[i] = cf.Name, n, st, sh
 		}
-		return wrap(newGroup(groupType, names, nodes)), storedField(arrow.StructOf(stored...)),
+		return groupOf(groupType, names, nodes, wrap), storedField(arrow.StructOf(stored...)),
 			&structNode{nullable: f.Nullable, column: column, children: children}, nil
 
 	case *arrow.ListType, *arrow.LargeListType, *arrow.FixedSizeListType:
@@ -172,7 +198,7 @@ func (p *planner) field(f arrow.Field, path []string, dotted string, def, rep in
 		if err != nil {
 			return nil, arrow.Field{}, nil, err
 		}
-		repeated := pq.Repeated(newGroup(groupType, []string{"element"}, []pq.Node{en}))
+		repeated := groupOf(groupType, []string{"element"}, []build{en}, pq.Repeated)
 		var st arrow.DataType
 		switch t := t.(type) {
 		case *arrow.ListType:
@@ -182,7 +208,7 @@ func (p *planner) field(f arrow.Field, path []string, dotted string, def, rep in
 		case *arrow.FixedSizeListType:
 			st = arrow.FixedSizeListOfField(t.Len(), est)
 		}
-		return wrap(newGroup(listType, []string{"list"}, []pq.Node{repeated})), storedField(st),
+		return groupOf(listType, []string{"list"}, []build{repeated}, wrap), storedField(st),
 			&listNode{nullable: f.Nullable, column: column, rep: rep + 1, elem: esh}, nil
 	}
 
@@ -191,7 +217,7 @@ func (p *planner) field(f arrow.Field, path []string, dotted string, def, rep in
 	if d, ok := f.Type.(*arrow.DictionaryType); ok {
 		valueType, isDict = d.ValueType, true
 	}
-	n, get, st, err := leafOf(valueType, column)
+	leafNodeOf, get, st, err := leafOf(valueType, column)
 	if err != nil {
 		return nil, arrow.Field{}, nil, err
 	}
@@ -200,17 +226,21 @@ func (p *planner) field(f arrow.Field, path []string, dotted string, def, rep in
 		st = &arrow.DictionaryType{IndexType: d.IndexType, ValueType: st, Ordered: d.Ordered}
 		get = &dictGetter{values: get}
 	}
-	if valueType.ID() != arrow.BOOL && p.dictionary(dotted, isDict, valueType) {
-		n = pq.Encoded(n, &pq.RLEDictionary)
+	col := len(p.leaves)
+	p.leaves = append(p.leaves, leafSpec{
+		path:      path,
+		dotted:    dotted,
+		canDict:   valueType.ID() != arrow.BOOL,
+		arrowDict: isDict,
+	})
+	b := func(dict []bool) pq.Node {
+		n := leafNodeOf
+		if dict[col] {
+			n = pq.Encoded(n, &pq.RLEDictionary)
+		}
+		return wrap(n)
 	}
-	leaf := &leafNode{
-		nullable: f.Nullable,
-		column:   column,
-		col:      len(p.leaves),
-		get:      get,
-	}
-	p.leaves = append(p.leaves, leafSpec{path: path, maxDef: def, maxRep: rep, dictPath: dotted})
-	return wrap(n), storedField(st), leaf, nil
+	return b, storedField(st), &leafNode{nullable: f.Nullable, column: column, col: col, get: get}, nil
 }
 
 // leafOf returns the Parquet leaf node of an Arrow value type, the getter that

@@ -6,6 +6,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	pq "github.com/parquet-go/parquet-go"
 )
 
@@ -15,13 +16,17 @@ import (
 // (map[string]any rows) is both slow and wrong for optional lists: v0.32.0
 // stores null for every element of an optional list written that way.
 //
-// Levels, for a field at definition level d below its parents (d counts the
-// optional and repeated fields above it that are present):
-//   - a null value of a nullable field gets level d, a present one d+1;
-//   - a list adds a repeated group: an empty list gets level d (of the list
-//     itself, after its own optional level), an element d+1 plus its own;
+// Levels, for a field below parents that reached definition level d:
+//   - a null value of a nullable field gets level d, a present one d+1
+//     (a non-nullable field adds no level);
+//   - a list adds a repeated group: an empty list gets the list's own level,
+//     an element one more, plus its own if it is nullable;
 //   - the first element of a list repeats at its parent's repetition level,
 //     the others at the list's own (its depth among repeated fields).
+//
+// Top-level primitive columns and lists of primitives, the common case, take
+// bulk paths (writeRows) that fill value buffers by index; everything else
+// goes value by value (write).
 
 // state is shared by every node of one encoder; the first error sticks.
 type state struct{ err error }
@@ -48,6 +53,21 @@ type node interface {
 	writeRows(lo, hi int)
 }
 
+// validity is an Arrow validity bitmap; nil bits means no nulls.
+type validity struct {
+	bits []byte
+	off  int
+}
+
+func validityOf(a arrow.Array) validity {
+	if a.NullN() == 0 {
+		return validity{}
+	}
+	return validity{bits: a.NullBitmapBytes(), off: a.Data().Offset()}
+}
+
+func (v validity) valid(i int) bool { return v.bits == nil || bitutil.BitIsSet(v.bits, v.off+i) }
+
 // leafNode writes a primitive (or dictionary) field into one Parquet column.
 type leafNode struct {
 	nullable bool
@@ -55,10 +75,10 @@ type leafNode struct {
 	col      int    // Parquet column index
 	get      getter
 
-	st    *state
-	arr   arrow.Array
-	nulls bool // the bound array has nulls (in its dictionary too)
-	vals  []pq.Value
+	st       *state
+	nulls    validity
+	hasNulls bool       // some value of the bound array is null
+	vals     []pq.Value // values of the current chunk
 }
 
 func (n *leafNode) init(st *state, dst []*leafNode) []*leafNode {
@@ -67,54 +87,59 @@ func (n *leafNode) init(st *state, dst []*leafNode) []*leafNode {
 }
 
 func (n *leafNode) bind(a arrow.Array) error {
-	n.arr = a
-	n.nulls = a.NullN() > 0
-	if d, ok := a.(*array.Dictionary); ok && d.Dictionary().NullN() > 0 {
-		n.nulls = true
+	n.nulls = validityOf(a)
+	if err := n.get.bind(a); err != nil {
+		return err
 	}
-	return n.get.bind(a)
+	n.hasNulls = n.get.anyNull(n.nulls, 0, a.Len())
+	return nil
 }
 
-func (n *leafNode) isNull(i int) bool {
-	if n.arr.IsNull(i) {
-		return true
+// extend grows vals by k values and returns them.
+func (n *leafNode) extend(k int) []pq.Value {
+	l := len(n.vals)
+	if l+k > cap(n.vals) {
+		grown := make([]pq.Value, l, max(2*cap(n.vals), l+k))
+		copy(grown, n.vals)
+		n.vals = grown
 	}
-	if d, ok := n.get.(*dictGetter); ok {
-		return d.dict.IsNull(d.index(i))
-	}
-	return false
+	n.vals = n.vals[:l+k]
+	return n.vals[l:]
 }
 
 func (n *leafNode) write(i, rep, def int) {
-	if n.nulls && n.isNull(i) {
+	v := n.extend(1)
+	if !n.get.valid(n.nulls, i) {
 		if !n.nullable {
 			n.st.fail("column %s is not nullable but holds a null", n.column)
 		}
-		n.vals = append(n.vals, pq.Value{}.Level(rep, def, n.col))
+		v[0] = pq.Value{}
+		setLevels(&v[0], rep, def, n.col)
 		return
 	}
 	if n.nullable {
 		def++
 	}
-	n.vals = append(n.vals, n.get.at(i).Level(rep, def, n.col))
+	v[0] = n.get.at(i)
+	setLevels(&v[0], rep, def, n.col)
 }
 
 func (n *leafNode) writeNull(rep, def int) {
-	n.vals = append(n.vals, pq.Value{}.Level(rep, def, n.col))
+	v := n.extend(1)
+	v[0] = pq.Value{}
+	setLevels(&v[0], rep, def, n.col)
 }
 
 func (n *leafNode) writeRows(lo, hi int) {
-	if !n.nulls {
-		def := 0
-		if n.nullable {
-			def = 1
+	if !n.nullable {
+		if n.hasNulls && n.get.anyNull(n.nulls, lo, hi) {
+			n.st.fail("column %s is not nullable but holds a null", n.column)
+			return
 		}
-		n.vals = n.get.appendRange(n.vals, lo, hi, def, n.col)
+		n.get.fill(n.extend(hi-lo), lo, 0, 0, 0, n.col, n.nulls)
 		return
 	}
-	for i := lo; i < hi; i++ {
-		n.write(i, 0, 0)
-	}
+	n.get.fill(n.extend(hi-lo), lo, 0, 1, 0, n.col, n.nulls)
 }
 
 // structNode writes a struct field's children.
@@ -123,8 +148,8 @@ type structNode struct {
 	column   string
 	children []node
 
-	st  *state
-	arr arrow.Array
+	st    *state
+	nulls validity
 }
 
 func (n *structNode) init(st *state, dst []*leafNode) []*leafNode {
@@ -140,7 +165,7 @@ func (n *structNode) bind(a arrow.Array) error {
 	if !ok {
 		return fmt.Errorf("parquet: column %s: got %s array, want struct", n.column, a.DataType())
 	}
-	n.arr = s
+	n.nulls = validityOf(s)
 	// Struct fields are sliced like the struct, so they share its indexes.
 	for k, c := range n.children {
 		if err := c.bind(s.Field(k)); err != nil {
@@ -151,7 +176,7 @@ func (n *structNode) bind(a arrow.Array) error {
 }
 
 func (n *structNode) write(i, rep, def int) {
-	if n.arr.IsNull(i) {
+	if !n.nulls.valid(i) {
 		if !n.nullable {
 			n.st.fail("column %s is not nullable but holds a null", n.column)
 		}
@@ -186,8 +211,9 @@ type listNode struct {
 	rep      int // repetition level of this list's elements after the first
 	elem     node
 
-	st  *state
-	arr array.ListLike
+	st    *state
+	arr   array.ListLike
+	nulls validity
 }
 
 func (n *listNode) init(st *state, dst []*leafNode) []*leafNode {
@@ -200,13 +226,13 @@ func (n *listNode) bind(a arrow.Array) error {
 	if !ok {
 		return fmt.Errorf("parquet: column %s: got %s array, want a list", n.column, a.DataType())
 	}
-	n.arr = l
+	n.arr, n.nulls = l, validityOf(l)
 	// ValueOffsets index the whole child array, whatever the list's slice.
 	return n.elem.bind(l.ListValues())
 }
 
 func (n *listNode) write(i, rep, def int) {
-	if n.arr.IsNull(i) {
+	if !n.nulls.valid(i) {
 		if !n.nullable {
 			n.st.fail("column %s is not nullable but holds a null", n.column)
 		}
@@ -230,159 +256,318 @@ func (n *listNode) write(i, rep, def int) {
 func (n *listNode) writeNull(rep, def int) { n.elem.writeNull(rep, def) }
 
 func (n *listNode) writeRows(lo, hi int) {
+	leaf, ok := n.elem.(*leafNode)
+	if !ok || (!leaf.nullable && leaf.hasNulls) {
+		// Nested lists and structs, or nulls to report: value by value.
+		for i := lo; i < hi; i++ {
+			n.write(i, 0, 0)
+		}
+		return
+	}
+	// A list of primitives: each list's elements in bulk.
+	def := 0
+	if n.nullable {
+		def = 1
+	}
+	elemDef := def + 1
+	if leaf.nullable {
+		elemDef++
+	}
 	for i := lo; i < hi; i++ {
-		n.write(i, 0, 0)
+		if !n.nulls.valid(i) {
+			if !n.nullable {
+				n.st.fail("column %s is not nullable but holds a null", n.column)
+			}
+			leaf.writeNull(0, 0)
+			continue
+		}
+		start, end := n.arr.ValueOffsets(i)
+		if start == end {
+			leaf.writeNull(0, def)
+			continue
+		}
+		dst := leaf.extend(int(end - start))
+		leaf.get.fill(dst, int(start), n.rep, elemDef, def+1, leaf.col, leaf.nulls)
+		setRep(&dst[0], 0)
 	}
 }
 
 // getter reads the values of one Arrow array as Parquet values.
 type getter interface {
 	bind(a arrow.Array) error
-	// at returns value i (not null).
+	// valid reports whether value i is present, given the array's validity.
+	valid(v validity, i int) bool
+	// anyNull reports whether a value in lo..hi is null.
+	anyNull(v validity, lo, hi int) bool
+	// at returns value i, which is valid.
 	at(i int) pq.Value
-	// appendRange appends values lo..hi, none null, at repetition level 0.
-	appendRange(dst []pq.Value, lo, hi, def, col int) []pq.Value
+	// fill sets dst[k] to value lo+k with levels (rep, def) and column col,
+	// or to null with levels (rep, nullDef) where v says it is null.
+	fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity)
+}
+
+// plainNulls is the validity handling of getters whose nulls are the array's.
+type plainNulls struct{}
+
+func (plainNulls) valid(v validity, i int) bool { return v.valid(i) }
+
+func (plainNulls) anyNull(v validity, lo, hi int) bool {
+	if v.bits == nil {
+		return false
+	}
+	return bitutil.CountSetBits(v.bits, v.off+lo, hi-lo) != hi-lo
+}
+
+// fillLoop is the body of every fill, written out per getter type: Go does
+// not inline a method called through a type parameter, and a call per value
+// would cost more than the rest of the loop.
+//
+//	if v.bits == nil { for each k: dst[k] = VALUE(lo+k) with (rep, def) }
+//	else { for each k: VALUE(lo+k) with (rep, def) if valid, else null with (rep, nullDef) }
+
+// setNull makes *v a null with levels rep and def.
+func setNull(v *pq.Value, rep, def, col int) {
+	*v = pq.Value{}
+	setLevels(v, rep, def, col)
 }
 
 // int32Getter reads integers that Parquet stores as INT32 (a uint32 keeps its
 // bits; its UINT_32 annotation tells readers).
-type int32Getter[T ~int8 | ~int16 | ~int32 | ~uint8 | ~uint16 | ~uint32] struct{ vals []T }
+type int32Getter[T ~int8 | ~int16 | ~int32 | ~uint8 | ~uint16 | ~uint32] struct {
+	plainNulls
+	vals []T
+}
 
 func (g *int32Getter[T]) bind(a arrow.Array) error {
 	g.vals = arrow.GetValues[T](a.Data(), 1)
 	return nil
 }
 
-func (g *int32Getter[T]) at(i int) pq.Value { return pq.Int32Value(int32(g.vals[i])) }
+func (g int32Getter[T]) at(i int) pq.Value { return pq.Int32Value(int32(g.vals[i])) }
 
-func (g *int32Getter[T]) appendRange(dst []pq.Value, lo, hi, def, col int) []pq.Value {
-	for _, v := range g.vals[lo:hi] {
-		dst = append(dst, pq.Int32Value(int32(v)).Level(0, def, col))
+func (g *int32Getter[T]) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
+	vals := g.vals[lo : lo+len(dst)]
+	if v.bits == nil {
+		for k, x := range vals {
+			dst[k] = pq.Int32Value(int32(x))
+			setLevels(&dst[k], rep, def, col)
+		}
+		return
 	}
-	return dst
+	for k, x := range vals {
+		if v.valid(lo + k) {
+			dst[k] = pq.Int32Value(int32(x))
+			setLevels(&dst[k], rep, def, col)
+		} else {
+			setNull(&dst[k], rep, nullDef, col)
+		}
+	}
 }
 
 // int64Getter reads integers that Parquet stores as INT64.
-type int64Getter[T ~int64 | ~uint64] struct{ vals []T }
+type int64Getter[T ~int64 | ~uint64] struct {
+	plainNulls
+	vals []T
+}
 
 func (g *int64Getter[T]) bind(a arrow.Array) error {
 	g.vals = arrow.GetValues[T](a.Data(), 1)
 	return nil
 }
 
-func (g *int64Getter[T]) at(i int) pq.Value { return pq.Int64Value(int64(g.vals[i])) }
+func (g int64Getter[T]) at(i int) pq.Value { return pq.Int64Value(int64(g.vals[i])) }
 
-func (g *int64Getter[T]) appendRange(dst []pq.Value, lo, hi, def, col int) []pq.Value {
-	for _, v := range g.vals[lo:hi] {
-		dst = append(dst, pq.Int64Value(int64(v)).Level(0, def, col))
+func (g *int64Getter[T]) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
+	vals := g.vals[lo : lo+len(dst)]
+	if v.bits == nil {
+		for k, x := range vals {
+			dst[k] = pq.Int64Value(int64(x))
+			setLevels(&dst[k], rep, def, col)
+		}
+		return
 	}
-	return dst
+	for k, x := range vals {
+		if v.valid(lo + k) {
+			dst[k] = pq.Int64Value(int64(x))
+			setLevels(&dst[k], rep, def, col)
+		} else {
+			setNull(&dst[k], rep, nullDef, col)
+		}
+	}
 }
 
-type float32Getter struct{ vals []float32 }
+type float32Getter struct {
+	plainNulls
+	vals []float32
+}
 
 func (g *float32Getter) bind(a arrow.Array) error {
 	g.vals = arrow.GetValues[float32](a.Data(), 1)
 	return nil
 }
 
-func (g *float32Getter) at(i int) pq.Value { return pq.FloatValue(g.vals[i]) }
+func (g float32Getter) at(i int) pq.Value { return pq.FloatValue(g.vals[i]) }
 
-func (g *float32Getter) appendRange(dst []pq.Value, lo, hi, def, col int) []pq.Value {
-	for _, v := range g.vals[lo:hi] {
-		dst = append(dst, pq.FloatValue(v).Level(0, def, col))
+func (g *float32Getter) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
+	vals := g.vals[lo : lo+len(dst)]
+	if v.bits == nil {
+		for k, x := range vals {
+			dst[k] = pq.FloatValue(x)
+			setLevels(&dst[k], rep, def, col)
+		}
+		return
 	}
-	return dst
+	for k, x := range vals {
+		if v.valid(lo + k) {
+			dst[k] = pq.FloatValue(x)
+			setLevels(&dst[k], rep, def, col)
+		} else {
+			setNull(&dst[k], rep, nullDef, col)
+		}
+	}
 }
 
-type float64Getter struct{ vals []float64 }
+type float64Getter struct {
+	plainNulls
+	vals []float64
+}
 
 func (g *float64Getter) bind(a arrow.Array) error {
 	g.vals = arrow.GetValues[float64](a.Data(), 1)
 	return nil
 }
 
-func (g *float64Getter) at(i int) pq.Value { return pq.DoubleValue(g.vals[i]) }
+func (g float64Getter) at(i int) pq.Value { return pq.DoubleValue(g.vals[i]) }
 
-func (g *float64Getter) appendRange(dst []pq.Value, lo, hi, def, col int) []pq.Value {
-	for _, v := range g.vals[lo:hi] {
-		dst = append(dst, pq.DoubleValue(v).Level(0, def, col))
+func (g *float64Getter) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
+	vals := g.vals[lo : lo+len(dst)]
+	if v.bits == nil {
+		for k, x := range vals {
+			dst[k] = pq.DoubleValue(x)
+			setLevels(&dst[k], rep, def, col)
+		}
+		return
 	}
-	return dst
+	for k, x := range vals {
+		if v.valid(lo + k) {
+			dst[k] = pq.DoubleValue(x)
+			setLevels(&dst[k], rep, def, col)
+		} else {
+			setNull(&dst[k], rep, nullDef, col)
+		}
+	}
 }
 
-type boolGetter struct{ arr *array.Boolean }
+type boolGetter struct {
+	plainNulls
+	bits []byte
+	off  int
+}
 
 func (g *boolGetter) bind(a arrow.Array) error {
-	g.arr = a.(*array.Boolean)
+	g.bits, g.off = nil, a.Data().Offset()
+	if b := a.Data().Buffers()[1]; b != nil {
+		g.bits = b.Bytes()
+	}
 	return nil
 }
 
-func (g *boolGetter) at(i int) pq.Value { return pq.BooleanValue(g.arr.Value(i)) }
+func (g boolGetter) at(i int) pq.Value { return pq.BooleanValue(bitutil.BitIsSet(g.bits, g.off+i)) }
 
-func (g *boolGetter) appendRange(dst []pq.Value, lo, hi, def, col int) []pq.Value {
-	for i := lo; i < hi; i++ {
-		dst = append(dst, pq.BooleanValue(g.arr.Value(i)).Level(0, def, col))
+func (g *boolGetter) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
+	for k := range dst {
+		if v.valid(lo + k) {
+			dst[k] = pq.BooleanValue(bitutil.BitIsSet(g.bits, g.off+lo+k))
+			setLevels(&dst[k], rep, def, col)
+		} else {
+			setNull(&dst[k], rep, nullDef, col)
+		}
 	}
-	return dst
 }
 
 // bytesGetter reads string and binary arrays (32- or 64-bit offsets). The
 // values point into the Arrow buffer; parquet-go copies them when it buffers
 // them, so nothing refers to the record after Encode returns.
 type bytesGetter[O int32 | int64] struct {
+	plainNulls
 	offsets []O // absolute offsets into data, len+1
 	data    []byte
 }
 
 func (g *bytesGetter[O]) bind(a arrow.Array) error {
 	d := a.Data()
+	g.offsets, g.data = nil, nil
 	if d.Len() == 0 {
-		g.offsets, g.data = nil, nil
 		return nil
 	}
 	g.offsets = arrow.GetOffsets[O](d, 1)
-	g.data = nil
 	if b := d.Buffers()[2]; b != nil {
 		g.data = b.Bytes()
 	}
 	return nil
 }
 
-func (g *bytesGetter[O]) at(i int) pq.Value {
+func (g bytesGetter[O]) at(i int) pq.Value {
 	return pq.ByteArrayValue(g.data[g.offsets[i]:g.offsets[i+1]])
 }
 
-func (g *bytesGetter[O]) appendRange(dst []pq.Value, lo, hi, def, col int) []pq.Value {
-	offs, data := g.offsets, g.data
-	for i := lo; i < hi; i++ {
-		dst = append(dst, pq.ByteArrayValue(data[offs[i]:offs[i+1]]).Level(0, def, col))
+func (g *bytesGetter[O]) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
+	offs, data := g.offsets[lo:lo+len(dst)+1], g.data
+	if v.bits == nil {
+		for k := range dst {
+			dst[k] = pq.ByteArrayValue(data[offs[k]:offs[k+1]])
+			setLevels(&dst[k], rep, def, col)
+		}
+		return
 	}
-	return dst
+	for k := range dst {
+		if v.valid(lo + k) {
+			dst[k] = pq.ByteArrayValue(data[offs[k]:offs[k+1]])
+			setLevels(&dst[k], rep, def, col)
+		} else {
+			setNull(&dst[k], rep, nullDef, col)
+		}
+	}
 }
 
 // date64Getter turns Arrow's milliseconds since the epoch into Parquet's days.
-type date64Getter struct{ vals []arrow.Date64 }
+type date64Getter struct {
+	plainNulls
+	vals []arrow.Date64
+}
 
 func (g *date64Getter) bind(a arrow.Array) error {
 	g.vals = arrow.GetValues[arrow.Date64](a.Data(), 1)
 	return nil
 }
 
-func (g *date64Getter) at(i int) pq.Value {
+func (g date64Getter) at(i int) pq.Value {
 	return pq.Int32Value(int32(floorDiv(int64(g.vals[i]), 86_400_000)))
 }
 
-func (g *date64Getter) appendRange(dst []pq.Value, lo, hi, def, col int) []pq.Value {
-	for i := lo; i < hi; i++ {
-		dst = append(dst, g.at(i).Level(0, def, col))
+func (g *date64Getter) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
+	vals := g.vals[lo : lo+len(dst)]
+	if v.bits == nil {
+		for k, x := range vals {
+			dst[k] = pq.Int32Value(int32(floorDiv(int64(x), 86_400_000)))
+			setLevels(&dst[k], rep, def, col)
+		}
+		return
 	}
-	return dst
+	for k, x := range vals {
+		if v.valid(lo + k) {
+			dst[k] = pq.Int32Value(int32(floorDiv(int64(x), 86_400_000)))
+			setLevels(&dst[k], rep, def, col)
+		} else {
+			setNull(&dst[k], rep, nullDef, col)
+		}
+	}
 }
 
 // timestampGetter reads timestamps, converting seconds to milliseconds (mul
 // 1000) or nanoseconds to microseconds (div 1000, rounding down).
 type timestampGetter struct {
+	plainNulls
 	mul, div int64
 	column   string
 	vals     []arrow.Timestamp
@@ -401,7 +586,7 @@ func (g *timestampGetter) bind(a arrow.Array) error {
 	return nil
 }
 
-func (g *timestampGetter) at(i int) pq.Value {
+func (g timestampGetter) at(i int) pq.Value {
 	v := int64(g.vals[i])
 	switch {
 	case g.mul > 1:
@@ -412,47 +597,75 @@ func (g *timestampGetter) at(i int) pq.Value {
 	return pq.Int64Value(v)
 }
 
-func (g *timestampGetter) appendRange(dst []pq.Value, lo, hi, def, col int) []pq.Value {
-	vals := g.vals[lo:hi]
-	switch {
-	case g.mul > 1:
-		for _, v := range vals {
-			dst = append(dst, pq.Int64Value(int64(v)*g.mul).Level(0, def, col))
+func (g *timestampGetter) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
+	if g.mul > 1 || g.div > 1 {
+		for k := range dst {
+			if v.valid(lo + k) {
+				dst[k] = g.at(lo + k)
+				setLevels(&dst[k], rep, def, col)
+			} else {
+				setNull(&dst[k], rep, nullDef, col)
+			}
 		}
-	case g.div > 1:
-		for _, v := range vals {
-			dst = append(dst, pq.Int64Value(floorDiv(int64(v), g.div)).Level(0, def, col))
+		return
+	}
+	vals := g.vals[lo : lo+len(dst)]
+	if v.bits == nil {
+		for k, x := range vals {
+			dst[k] = pq.Int64Value(int64(x))
+			setLevels(&dst[k], rep, def, col)
 		}
-	default:
-		for _, v := range vals {
-			dst = append(dst, pq.Int64Value(int64(v)).Level(0, def, col))
+		return
+	}
+	for k, x := range vals {
+		if v.valid(lo + k) {
+			dst[k] = pq.Int64Value(int64(x))
+			setLevels(&dst[k], rep, def, col)
+		} else {
+			setNull(&dst[k], rep, nullDef, col)
 		}
 	}
-	return dst
 }
 
-// dictGetter reads a dictionary array's values through its indices.
+// dictGetter reads a dictionary array's values through its indices. A value is
+// null where the index is null or the dictionary entry it points to is.
 type dictGetter struct {
-	values getter // bound to the dictionary
-	arr    *array.Dictionary
-	dict   arrow.Array
+	values    getter // bound to the dictionary
+	arr       *array.Dictionary
+	dictNulls validity
 }
 
 func (g *dictGetter) bind(a arrow.Array) error {
 	g.arr = a.(*array.Dictionary)
-	g.dict = g.arr.Dictionary()
-	return g.values.bind(g.dict)
+	dict := g.arr.Dictionary()
+	g.dictNulls = validityOf(dict)
+	return g.values.bind(dict)
 }
 
-func (g *dictGetter) index(i int) int { return g.arr.GetValueIndex(i) }
+func (g *dictGetter) valid(v validity, i int) bool {
+	return v.valid(i) && g.dictNulls.valid(g.arr.GetValueIndex(i))
+}
+
+func (g *dictGetter) anyNull(v validity, lo, hi int) bool {
+	for i := lo; i < hi; i++ {
+		if !g.valid(v, i) {
+			return true
+		}
+	}
+	return false
+}
 
 func (g *dictGetter) at(i int) pq.Value { return g.values.at(g.arr.GetValueIndex(i)) }
 
-func (g *dictGetter) appendRange(dst []pq.Value, lo, hi, def, col int) []pq.Value {
-	for i := lo; i < hi; i++ {
-		dst = append(dst, g.values.at(g.arr.GetValueIndex(i)).Level(0, def, col))
+func (g *dictGetter) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
+	for k := range dst {
+		if g.valid(v, lo+k) {
+			dst[k] = g.at(lo + k)
+			setLevels(&dst[k], rep, def, col)
+		} else {
+			setNull(&dst[k], rep, nullDef, col)
+		}
 	}
-	return dst
 }
 
 // floorDiv divides rounding toward negative infinity, so that instants before
