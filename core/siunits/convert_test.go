@@ -229,6 +229,14 @@ device: struct<timestamp: list<item: timestamp[ms, tz=UTC]>; standstill: list<it
 			wantRows: `{"checkin_id": "1076547023", "points": [{"t": "2014-02-05T08:00:00Z", "lat_deg": 37.77, "lon_deg": -122.42, "alt_m": 16.5}, null]}`,
 		},
 		{
+			name:       "no rows",
+			stream:     "azumio.checkins.steps",
+			schema:     arrow.NewSchema([]arrow.Field{field("calories", f64), field("timezone", f64), field("modified", f64), field("distance", f64s)}, nil),
+			in:         `[]`,
+			wantSchema: "calories: float64 {unit=J}\nutc_offset_s: int32 {unit=s}\nmodified: timestamp[us, tz=UTC]\ndistance: list<item: float64> {unit=m}\n",
+			wantRows:   ``,
+		},
+		{
 			name:   "not numbers, timestamps already, ids: untouched",
 			stream: "azumio.checkins.steps",
 			schema: arrow.NewSchema([]arrow.Field{
@@ -256,6 +264,9 @@ device: struct<timestamp: list<item: timestamp[ms, tz=UTC]>; standstill: list<it
 			}
 			if got := describeSchema(out.Record.Schema()); got != tc.wantSchema {
 				t.Errorf("got schema\n%s\nwant\n%s", got, tc.wantSchema)
+			}
+			if s, err := tr.Schema(tc.stream, tc.schema); err != nil || !s.Equal(out.Record.Schema()) {
+				t.Errorf("Schema: got %v, %v; want the emitted record's schema", s, err)
 			}
 			if err := validRecord(out.Record); err != nil {
 				t.Errorf("output record: %v", err)
@@ -345,5 +356,25 @@ func TestApplyErrors(t *testing.T) {
 				t.Error("got a batch emitted, want none on error")
 			}
 		})
+	}
+}
+
+// TestPlanPerSchema checks that batches of one stream whose schemas differ only
+// in unit metadata are each converted by their own unit.
+func TestPlanPerSchema(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	tr := newTestTransform(t, "", mem, nil)
+	for _, tc := range []struct{ unit, want string }{{"m", "2"}, {"km", "2000"}, {"m", "2"}, {"mi", "3218.688"}} {
+		schema := arrow.NewSchema([]arrow.Field{withUnitMeta(field("distance", f64), tc.unit)}, nil)
+		rec := recordFromJSON(t, mem, schema, `[{"distance": 2}]`)
+		out, err := applyOne(t, tr, core.Batch{Stream: "azumio.checkins.steps", Record: rec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := rowsJSON(t, out.Record), `{"distance": `+tc.want+`}`; !sameRows(t, got, want) {
+			t.Errorf("distance in %s: got %s, want %s", tc.unit, got, want)
+		}
+		out.Release()
 	}
 }
