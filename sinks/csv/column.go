@@ -69,7 +69,8 @@ func nullFunc(a arrow.Array) func(int) bool {
 
 // textAppender compiles the CSV text of a's non-null values: numbers in Go's
 // shortest round-trip form, timestamps in ISO 8601 UTC, binary in base64,
-// nested values as JSON, dictionaries as their values.
+// nested values as JSON, dictionaries as their values, and other types
+// (extension types such as UUID among them) as the array's own ValueStr.
 func textAppender(a arrow.Array) appendFunc {
 	if f := scalarAppender(a, false); f != nil {
 		return f
@@ -78,8 +79,6 @@ func textAppender(a arrow.Array) appendFunc {
 	case *array.Dictionary:
 		values := textAppender(a.Dictionary())
 		return func(b []byte, i int) []byte { return values(b, a.GetValueIndex(i)) }
-	case array.ExtensionArray:
-		return textAppender(a.Storage())
 	case *array.Map, array.ListLike, *array.Struct:
 		return jsonValue(a)
 	}
@@ -113,8 +112,6 @@ func jsonValue(a arrow.Array) appendFunc {
 	case *array.Dictionary:
 		values := jsonAppender(a.Dictionary())
 		return func(b []byte, i int) []byte { return values(b, a.GetValueIndex(i)) }
-	case array.ExtensionArray:
-		return jsonValue(a.Storage())
 	case *array.Map:
 		keys, items := textAppender(a.Keys()), jsonAppender(a.Items())
 		var key []byte

@@ -25,6 +25,8 @@
 //	maps               the keys' text; nested timestamps and dates as ISO strings,
 //	                   NaN and infinities as strings
 //	dictionaries       their values
+//	other types        Arrow's own text for them (ValueStr): a UUID extension
+//	                   as 123e4567-e89b-12d3-a456-426614174000
 //	null               the null text
 //
 // With the default null text an empty string and a null look the same; set

@@ -16,7 +16,9 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/extensions"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/google/uuid"
 )
 
 func encode(t testing.TB, f *Format, recs ...arrow.RecordBatch) string {
@@ -305,5 +307,34 @@ func TestTimestampFormat(t *testing.T) {
 				t.Errorf("%s %d: got %s, want %s", unit, v, got, want)
 			}
 		}
+	}
+}
+
+func TestExtensionTypes(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	uuidType := extensions.NewUUIDType()
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "id", Type: uuidType, Nullable: true},
+		{Name: "ids", Type: arrow.ListOf(uuidType), Nullable: true},
+	}, nil)
+	b := array.NewRecordBuilder(mem, schema)
+	defer b.Release()
+	id := uuid.MustParse("123e4567-e89b-12d3-a456-426614174000")
+	b.Field(0).(*extensions.UUIDBuilder).Append(id)
+	b.Field(0).AppendNull()
+	lb := b.Field(1).(*array.ListBuilder)
+	lb.Append(true)
+	lb.ValueBuilder().(*extensions.UUIDBuilder).Append(id)
+	lb.ValueBuilder().AppendNull()
+	lb.AppendNull()
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	got := encode(t, newFormat(t, DefaultConfig()), rec)
+	want := "id,ids\n" +
+		`123e4567-e89b-12d3-a456-426614174000,"[""123e4567-e89b-12d3-a456-426614174000"",null]"` + "\n" +
+		",\n"
+	if got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
