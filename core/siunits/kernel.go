@@ -11,11 +11,15 @@ import (
 )
 
 // The kernels below are hand-written loops over Arrow buffers rather than calls
-// to arrow-go's compute package: a conversion is a multiplication by an integer
-// and a division by another in one pass into one new buffer, while compute needs
-// a cast, a Multiply and a Divide (three kernels, three buffers) for the same
-// result, and has no kernel that turns float milliseconds into timestamps with
-// NaN as null. BenchmarkConvertFloat64 measures both.
+// to arrow-go's compute package. A conversion is a multiplication by an integer
+// and a division by another in one pass into one new buffer; compute needs a
+// kernel (and a buffer) per step, plus a cast for integer columns, and has no
+// kernel that turns float milliseconds into timestamps with NaN as null.
+// Measured with BenchmarkConvertFloat64 on the 2-core development machine (one
+// core, 65,536 values a batch): a multiplication alone runs at the same speed
+// both ways (600-900 M values/s); × 5 ÷ 18 (km/h→m/s) runs at 300-340 M
+// values/s here against 115-150 M values/s through compute.Multiply and
+// compute.Divide.
 
 // convKind says what a leaf conversion produces.
 type convKind int
