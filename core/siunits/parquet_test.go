@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,15 +12,18 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/etl-toolkit/etl/core"
+	pqsink "github.com/etl-toolkit/etl/sinks/parquet"
 )
 
-// TestParquetRoundTrip writes converted batches to a Parquet file the way the
-// Parquet sink stores Arrow schemas (the ARROW:schema key-value metadata that
-// arrow's pqarrow writes and reads) and reads it back: every field's unit, at
-// every depth, and every value must come back.
+// TestParquetRoundTrip writes converted batches with the Parquet sink's format
+// (sinks/parquet) and reads the file back with arrow's pqarrow: every field's
+// unit, at every depth, and every value must come back, from the Arrow schema
+// the sink stores (ARROW:schema) and from its plain "<column>.unit" key-values
+// for readers that ignore ARROW:schema.
 func TestParquetRoundTrip(t *testing.T) {
 	for _, name := range []string{"azumio_checkins_steps", "asi_computed", "asi_preprocessed", "asi_preprocessed_gnss"} {
 		t.Run(name, func(t *testing.T) {
@@ -44,9 +48,13 @@ func TestParquetRoundTrip(t *testing.T) {
 			defer out.Release()
 
 			path := filepath.Join(t.TempDir(), "part-0.parquet")
-			writeParquet(t, mem, path, out.Record)
+			writeParquet(t, path, out.Record)
 			table := readParquet(t, mem, path)
 			defer table.Release()
+
+			if got, want := plainUnits(t, path), sortLines(unitPaths(out.Record.Schema().Fields(), "")); got != want {
+				t.Errorf("got <column>.unit key-values\n%s\nwant\n%s", got, want)
+			}
 
 			if got, want := unitPaths(table.Schema().Fields(), ""), unitPaths(out.Record.Schema().Fields(), ""); got != want {
 				t.Errorf("got units read back\n%s\nwant\n%s", got, want)
@@ -63,24 +71,55 @@ func TestParquetRoundTrip(t *testing.T) {
 	}
 }
 
-func writeParquet(t *testing.T, mem memory.Allocator, path string, rec arrow.RecordBatch) {
+// writeParquet writes rec to a file at path with the parquet sink's Format.
+func writeParquet(t *testing.T, path string, rec arrow.RecordBatch) {
 	t.Helper()
+	format, err := pqsink.NewFormat(pqsink.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := pqarrow.NewFileWriter(rec.Schema(), f,
-		parquet.NewWriterProperties(parquet.WithAllocator(mem)),
-		pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(mem)))
+	defer f.Close()
+	enc, err := format.NewEncoder(f, rec.Schema())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Write(rec); err != nil {
+	if err := enc.Encode(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(); err != nil { // closes f too
+	if err := enc.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// plainUnits returns the file's "<column>.unit" key-values as unitPaths does.
+func plainUnits(t *testing.T, path string) string {
+	t.Helper()
+	r, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var lines []string
+	for _, kv := range r.MetaData().KeyValueMetadata() {
+		if col, ok := strings.CutSuffix(kv.Key, "."+unitKey); ok {
+			lines = append(lines, col+": "+*kv.Value+"\n")
+		}
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "")
+}
+
+func sortLines(s string) string {
+	lines := strings.SplitAfter(s, "\n")
+	slices.Sort(lines)
+	return strings.Join(lines, "")
 }
 
 func readParquet(t *testing.T, mem memory.Allocator, path string) arrow.Table {
