@@ -13,8 +13,9 @@ type Config struct {
 	// Fields overrides the catalogue per field. A key is a field path
 	// ("calories", "accelerations.threshold_1.threshold") that applies in every
 	// stream, or STREAM:PATH ("asi.preprocessed.gnss:speed") for one stream; a
-	// STREAM:PATH key wins over a bare PATH key. Keys may be path.Match patterns
-	// ("azumio.checkins.*:calories") and must name a field of the catalogue.
+	// STREAM:PATH key wins over a bare PATH key, and a key without patterns
+	// over one with. Keys may be path.Match patterns ("azumio.checkins.*:calories")
+	// and must name a field of the catalogue.
 	Fields map[string]Field `yaml:"fields" doc:"per-field overrides: {PATH or STREAM:PATH: {from, to, keep}}, e.g. {calories: {to: kcal}}"`
 	// Suffix appends the unit to the name of every converted column: distance
 	// becomes distance_m, calories calories_j.
@@ -93,16 +94,8 @@ func (c Config) check(report errorf) (*checked, []error) {
 			ck.overrides = append(ck.overrides, o)
 		}
 	}
-	// STREAM:PATH keys win over bare PATH keys; lookups take the first match.
-	slices.SortStableFunc(ck.overrides, func(a, b override) int {
-		switch {
-		case a.stream != "" && b.stream == "":
-			return -1
-		case a.stream == "" && b.stream != "":
-			return 1
-		}
-		return 0
-	})
+	// Lookups take the first match: the most specific key first.
+	slices.SortStableFunc(ck.overrides, func(a, b override) int { return a.rank() - b.rank() })
 	return ck, errs
 }
 
@@ -201,6 +194,21 @@ func checkField(key string, f Field, add func(key, format string, args ...any)) 
 		}
 	}
 	return o, true
+}
+
+// rank orders overrides from the most specific: an exact STREAM:PATH key, a
+// STREAM:PATH key with patterns, an exact PATH key, a PATH pattern.
+func (o override) rank() int {
+	pattern := strings.ContainsAny(o.stream+o.path, `*?[\`)
+	switch {
+	case o.stream != "" && !pattern:
+		return 0
+	case o.stream != "":
+		return 1
+	case !pattern:
+		return 2
+	}
+	return 3
 }
 
 // entries returns the catalogue entries an override key names.

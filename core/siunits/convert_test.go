@@ -96,6 +96,16 @@ func TestConvert(t *testing.T) {
 			wantRows:   `{"basalCalories": 6.276}`,
 		},
 		{
+			name:   "the most specific override wins",
+			stream: "azumio.checkins.steps",
+			config: "fields: {'azumio.checkins.*:calories': {to: kJ}, 'azumio.checkins.steps:calories': {to: kcal}, calories: {to: cal}, " +
+				"'*Calories': {to: kJ}, walkCalories: {to: cal}}",
+			schema:     arrow.NewSchema([]arrow.Field{field("calories", f64), field("walkCalories", f64), field("basalCalories", f64)}, nil),
+			in:         `[{"calories": 1.5, "walkCalories": 1.5, "basalCalories": 1.5}]`,
+			wantSchema: "calories: float64 {unit=kcal}\nwalkCalories: float64 {unit=cal}\nbasalCalories: float64 {unit=kJ}\n",
+			wantRows:   `{"calories": 1.5, "walkCalories": 1500, "basalCalories": 6.276}`,
+		},
+		{
 			name:   "instants: int64 ms retyped, float ms rounded to µs",
 			stream: "asi.computed",
 			schema: arrow.NewSchema([]arrow.Field{

@@ -22,8 +22,13 @@
 //	ids, versions, codes → unchanged
 //
 // A per-field override (`fields: {calories: {to: kcal}}`) picks another target
-// unit, and `keep: kcal` adds a second column (calories_kcal) beside the
-// converted one. The local date of a check-in is computable from the two
+// unit, `from` says what unit the field really arrives in, and `keep: kcal`
+// adds a second column (calories_kcal) beside the converted one. A key is a
+// field path, for every stream, or STREAM:PATH for one; where several match,
+// an exact STREAM:PATH wins over one with patterns, which wins over a bare
+// path. A key that names no field of the catalogue, an unknown unit or units
+// of different dimensions (m → s) are config errors at their place in the
+// pipeline file, listing the valid units. The local date of a check-in is computable from the two
 // columns it ends up with: the instant plus utc_offset_s seconds.
 //
 // # Exactness
