@@ -4,6 +4,7 @@ import (
 	"context"
 	stdcsv "encoding/csv"
 	"fmt"
+	"strings"
 	"io"
 	"unsafe"
 
@@ -32,6 +33,12 @@ func NewFormat(cfg Config) (*Format, error) {
 
 // Ext returns ".csv".
 func (f *Format) Ext() string { return ".csv" }
+
+// Query implements files.Querier: DuckDB's read_csv over the tree, with the
+// partition keys as columns.
+func (f *Format) Query(glob string) string {
+	return fmt.Sprintf("SELECT * FROM read_csv('%s', hive_partitioning = true) LIMIT 10", strings.ReplaceAll(glob, "'", "''"))
+}
 
 // NewEncoder starts a CSV file on w: the header row, if configured, is
 // written with the first Encode (or Close).

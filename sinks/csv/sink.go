@@ -33,7 +33,7 @@ func New(_ context.Context, env core.Env) (core.Sink, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return NewSink(cfg, nil)
+	return NewSink(cfg, env.Mem)
 }
 
 // NewSink returns a files.Sink writing cfg's CSV files under cfg.Path, with

@@ -112,6 +112,7 @@ var (
 	_ core.Sink            = (*Sink)(nil)
 	_ core.CommitRequester = (*Sink)(nil)
 	_ core.SinkStats       = (*Sink)(nil)
+	_ core.Locator         = (*Sink)(nil)
 	_ core.Checker         = (*Sink)(nil)
 )
 
@@ -295,7 +296,7 @@ func (s *Sink) encode(ctx context.Context, dir, stream string, rec arrow.RecordB
 func (s *Sink) full(f *file, now time.Time) bool {
 	r := s.roll
 	return (r.Rows > 0 && f.rows >= r.Rows) ||
-		(r.Bytes > 0 && f.count.n >= r.Bytes) ||
+		(r.Bytes > 0 && f.count.n >= int64(r.Bytes)) ||
 		(r.Interval > 0 && now.Sub(f.opened) >= r.Interval)
 }
 
@@ -594,4 +595,19 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Querier is implemented by formats that DuckDB reads: Query returns a query over
+// the files matching glob, for the end-of-run summary.
+type Querier interface {
+	Query(glob string) string
+}
+
+// Location implements core.Locator: the root directory, and a DuckDB query over
+// every committed file of the tree if the format has one.
+func (s *Sink) Location() (where, query string) {
+	if q, ok := s.format.(Querier); ok {
+		query = q.Query(filepath.Join(s.root, "**", "*"+s.format.Ext()))
+	}
+	return s.root, query
 }

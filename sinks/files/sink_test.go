@@ -15,7 +15,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/goccy/go-yaml"
 
 	"github.com/etl-toolkit/etl/core"
 	"github.com/etl-toolkit/etl/core/coretest"
@@ -449,10 +448,10 @@ func TestRollYAML(t *testing.T) {
 		{"rows: 10\nbytes: 128MiB\ninterval: 5m", Roll{Rows: 10, Bytes: 128 << 20, Interval: 5 * time.Minute}, ""},
 		{"bytes: 1GB", Roll{Bytes: 1e9}, ""},
 		{"bytes: 4096", Roll{Bytes: 4096}, ""},
-		{"bytes: 1.5", Roll{}, "invalid size 1.5"},
+		{"bytes: 1.5", Roll{}, `invalid size "1.5"`},
 		{"bytes: 12 parsecs", Roll{}, `invalid size "12 parsecs"`},
-		{"rowz: 1", Roll{}, `unknown field "rowz"`},
-		{"interval: soon", Roll{}, `time: invalid duration "soon"`},
+		{"rowz: 1", Roll{}, `rowz: unknown key`},
+		{"interval: soon", Roll{}, `roll.yaml:1:11: roll.interval: invalid duration "soon"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -461,7 +460,11 @@ func TestRollYAML(t *testing.T) {
 				got.Rows = 7 // a default that an absent key keeps
 				tt.want.Rows = 7
 			}
-			err := yaml.UnmarshalWithOptions([]byte(tt.in), &got, yaml.DisallowUnknownField())
+			cfg, err := core.NewConfig("roll.yaml", "roll", []byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = cfg.Decode(&got)
 			switch {
 			case tt.wantErr != "":
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
