@@ -466,7 +466,7 @@ func (o *oddRejecter) Apply(ctx context.Context, in Batch, emit Emit) error {
 }
 
 func (o *oddRejecter) Flush(ctx context.Context, unit string, emit Emit) error { return nil }
-func (o *oddRejecter) Close() error                                           { return nil }
+func (o *oddRejecter) Close() error                                            { return nil }
 
 func TestRunDeadLettersKeepRejectedRows(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)

@@ -141,4 +141,3 @@ func (d *display) bars(prog *core.Progress) {
 		}
 	}
 }
-

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
 )
 
 func newValidateCmd(g *globalFlags) *cobra.Command {
@@ -50,4 +49,3 @@ func newValidateCmd(g *globalFlags) *cobra.Command {
 	cmd.Flags().BoolVar(&check, "check", false, "also check connections and paths (components implementing core.Checker)")
 	return cmd
 }
-

@@ -4,8 +4,8 @@ import (
 	"context"
 	stdcsv "encoding/csv"
 	"fmt"
-	"strings"
 	"io"
+	"strings"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
