@@ -122,14 +122,18 @@ func (f *Format) dictionaryFor(l leafSpec) (dict, decided bool) {
 }
 
 // The dictionary sample: a column left to the dictionary option goes plain
-// when at least sampleMin of the first values written are present and more
-// than half of them are distinct. A dictionary of mostly distinct values
-// costs time to build and makes files larger than plain pages compressed;
-// parquet-mr checks the same after its first page.
-const sampleMin = 256
+// when, among the values of the first sampleRows rows of a file, at least
+// sampleMin are present and more than half of those are distinct. A
+// dictionary of mostly distinct values costs time to build and makes files
+// larger than plain pages compressed; parquet-mr checks the same after its
+// first page.
+const (
+	sampleRows = 4096
+	sampleMin  = 256
+)
 
-// start fixes the encodings from the values shredded so far (the first slice
-// of the first record, or none) and creates the parquet-go writer.
+// start fixes the encodings from the values shredded so far (a sample of the
+// first record, or none) and creates the parquet-go writer.
 func (e *Encoder) start() error {
 	for i, l := range e.leaves {
 		if e.dict[i] && !e.decided[i] && mostlyDistinct(l.vals) {
@@ -144,9 +148,12 @@ func (e *Encoder) start() error {
 		// A dictionary larger than a page stops paying for itself: the
 		// column goes on in plain encoding (as arrow's writers do).
 		pq.DictionaryMaxBytes(e.f.cfg.PageBytes),
-		// Version 1 data pages: every reader takes them (Spark, Hive and
-		// older pyarrow among them), unlike version 2.
+		// Version 1 data pages, and plain strings where there is no
+		// dictionary (parquet-go would use DELTA_LENGTH_BYTE_ARRAY): what
+		// pyarrow writes, and what every reader takes, Spark, Hive and
+		// older pyarrow among them.
 		pq.DataPageVersion(1),
+		pq.DefaultEncodingFor(pq.ByteArray, &pq.Plain),
 	}
 	stored, err := arrowSchemaValue(e.plan.stored, e.f.mem)
 	if err != nil {
@@ -214,6 +221,21 @@ func (e *Encoder) Encode(ctx context.Context, rec arrow.RecordBatch) error {
 		}
 	}
 	n := int(rec.NumRows())
+	if e.w == nil && n > 0 {
+		// The first rows decide the encodings: shred a sample of them,
+		// then start over with the writer made.
+		for _, c := range e.plan.columns {
+			c.writeRows(0, min(n, sampleRows))
+		}
+		if e.st.err != nil {
+			return e.fail(e.st.err)
+		}
+		err := e.start()
+		e.clearValues()
+		if err != nil {
+			return e.fail(err)
+		}
+	}
 	for lo := 0; lo < n; {
 		if err := ctx.Err(); err != nil {
 			return e.fail(err)
@@ -224,11 +246,6 @@ func (e *Encoder) Encode(ctx context.Context, rec arrow.RecordBatch) error {
 		}
 		if e.st.err != nil {
 			return e.fail(e.st.err)
-		}
-		if e.w == nil {
-			if err := e.start(); err != nil {
-				return e.fail(err)
-			}
 		}
 		for i, l := range e.leaves {
 			if _, err := e.writers[i].WriteRowValues(l.vals); err != nil {

@@ -274,6 +274,18 @@ func dumpFile(t *testing.T, path string) string {
 	var b strings.Builder
 	f := openParquetGo(t, path)
 	fmt.Fprintf(&b, "# parquet schema\n%s\n", f.Schema())
+	fmt.Fprintf(&b, "\n# column chunks of row group 0: path, encodings, codec\n")
+	md := fileMeta(t, path).MetaData()
+	if md.NumRowGroups() > 0 {
+		rg := md.RowGroup(0)
+		for i := range rg.NumColumns() {
+			cc, err := rg.ColumnChunk(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "%s %v %s\n", cc.PathInSchema(), cc.Encodings(), cc.Compression())
+		}
+	}
 	fmt.Fprintf(&b, "\n# key-value metadata\n")
 	kv := map[string]string{}
 	for _, e := range f.Metadata().KeyValueMetadata {
