@@ -52,15 +52,15 @@ var registry = struct {
 
 // RegisterSource makes a source available under name. It panics if name is empty,
 // already taken, or f has no New, like database/sql.Register.
-func RegisterSource(name string, f Factory[Source]) { register("source", registry.sources, name, f) }
+func RegisterSource(name string, f Factory[Source]) { register("Source", registry.sources, name, f) }
 
 // RegisterTransform makes a transform available under name; it panics like RegisterSource.
 func RegisterTransform(name string, f Factory[Transform]) {
-	register("transform", registry.transforms, name, f)
+	register("Transform", registry.transforms, name, f)
 }
 
 // RegisterSink makes a sink available under name; it panics like RegisterSource.
-func RegisterSink(name string, f Factory[Sink]) { register("sink", registry.sinks, name, f) }
+func RegisterSink(name string, f Factory[Sink]) { register("Sink", registry.sinks, name, f) }
 
 func register[T any](kind string, m map[string]Factory[T], name string, f Factory[T]) {
 	registry.Lock()
