@@ -44,20 +44,27 @@ func Build(ctx context.Context, p *Pipeline, logger *slog.Logger) (*Plan, error)
 			Mem:         memory.DefaultAllocator,
 		}
 	}
-	src, err := build(ctx, c2f(p.Source, LookupSource), env(p.Source))
+	ext := getExternal()
+	var openSrc func(context.Context, string, Env) (Source, error)
+	var openTr func(context.Context, string, Env) (Transform, error)
+	var openSink func(context.Context, string, Env) (Sink, error)
+	if ext != nil {
+		openSrc, openTr, openSink = ext.OpenSource, ext.OpenTransform, ext.OpenSink
+	}
+	src, err := build(ctx, c2f(p.Source, LookupSource, openSrc), env(p.Source))
 	if err != nil {
 		errs.Add(err)
 	}
 	pl.Source = src
 	for _, c := range p.Transforms {
-		t, err := build(ctx, c2f(c, LookupTransform), env(c))
+		t, err := build(ctx, c2f(c, LookupTransform, openTr), env(c))
 		if err != nil {
 			errs.Add(err)
 		}
 		pl.Transforms = append(pl.Transforms, t)
 	}
 	for _, c := range p.Sinks {
-		s, err := build(ctx, c2f(c, LookupSink), env(c))
+		s, err := build(ctx, c2f(c, LookupSink, openSink), env(c))
 		if err != nil {
 			errs.Add(err)
 		}
@@ -75,22 +82,29 @@ type lookedUp[T any] struct {
 	f Factory[T]
 	// found is false for a name the registry does not know.
 	found bool
+	// open opens external plugins; nil when no opener is installed.
+	open func(context.Context, string, Env) (T, error)
 }
 
-func c2f[T any](c Component, lookup func(string) (Factory[T], bool)) lookedUp[T] {
+func c2f[T any](c Component, lookup func(string) (Factory[T], bool), open func(context.Context, string, Env) (T, error)) lookedUp[T] {
 	f, ok := lookup(c.Plugin)
-	return lookedUp[T]{c: c, f: f, found: ok}
+	return lookedUp[T]{c: c, f: f, found: ok, open: open}
 }
 
 func build[T any](ctx context.Context, l lookedUp[T], env Env) (T, error) {
 	var zero T
-	if !l.found {
-		if strings.HasPrefix(l.c.Plugin, ExternalPrefix) {
-			return zero, l.c.Config.Errorf("", "%s: external plugins are not supported by this build of etl", l.c.Plugin)
-		}
+	var v T
+	var err error
+	switch ref, external := strings.CutPrefix(l.c.Plugin, ExternalPrefix); {
+	case external && l.open != nil:
+		v, err = l.open(ctx, ref, env)
+	case external:
+		return zero, l.c.Config.Errorf("", "%s: this build of etl cannot run external plugins", l.c.Plugin)
+	case !l.found:
 		return zero, l.c.Config.Errorf("", "plugin %q is not registered", l.c.Plugin)
+	default:
+		v, err = l.f.New(ctx, env)
 	}
-	v, err := l.f.New(ctx, env)
 	if err != nil {
 		var ce *ConfigError
 		var ces ConfigErrors
