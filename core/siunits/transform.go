@@ -42,7 +42,7 @@ func newFromEnv(_ context.Context, env core.Env) (core.Transform, error) {
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
-	return newTransform(ck, memory.DefaultAllocator, env.Logger), nil
+	return newTransform(ck, env.Mem, env.Logger), nil
 }
 
 // Transform converts the measurements of every batch to SI units; see the
