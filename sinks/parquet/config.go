@@ -2,7 +2,6 @@ package parquet
 
 import (
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/dustin/go-humanize"
@@ -17,17 +16,18 @@ import (
 
 // Config is the `parquet` sink's `config:` section. Sizes (row_group_bytes,
 // page_bytes, roll.bytes) are a number of bytes or a text with a unit: 64MiB, 1GB.
+// Decode it on top of DefaultConfig.
 type Config struct {
 	Path        string     `yaml:"path" doc:"root directory of the Parquet tree (required)"`
 	PartitionBy []string   `yaml:"partition_by" doc:"partition keys, outermost first: stream, unit, date, date:COLUMN or a column name (default [stream])"`
 	Roll        files.Roll `yaml:"roll" doc:"when to close a file and commit it: rows, bytes, interval (default: at each commit)"`
 
-	Compression      string `yaml:"compression" doc:"page compression: none, snappy, zstd or gzip (default zstd)"`
-	CompressionLevel int    `yaml:"compression_level" doc:"zstd level 1..22 (mapped onto 4 speeds: 1-2, 3-5, 6-9, 10+) or gzip level 1..9 (default: zstd 1 as pyarrow, gzip 6)"`
-	RowGroupRows     int64  `yaml:"row_group_rows" doc:"rows per row group at most (default 131072)"`
-	RowGroupBytes    int64  `yaml:"row_group_bytes" doc:"bytes per row group at most, as encoded; bounds the sink's memory per open file (default 64MiB)"`
-	PageBytes        int64  `yaml:"page_bytes" doc:"target size of a data page before compression (default 1MiB)"`
-	Dictionary       bool   `yaml:"dictionary" doc:"dictionary-encode columns (not booleans); a column whose dictionary outgrows page_bytes falls back to plain (default true)"`
+	Compression      string         `yaml:"compression" doc:"page compression: none, snappy, zstd or gzip (default zstd)"`
+	CompressionLevel int            `yaml:"compression_level" doc:"zstd level 1..22 (mapped onto 4 speeds: 1-2, 3-5, 6-9, 10+) or gzip level 1..9 (default: zstd 1 as pyarrow, gzip 6)"`
+	RowGroupRows     int64          `yaml:"row_group_rows" doc:"rows per row group at most (default 131072)"`
+	RowGroupBytes    files.ByteSize `yaml:"row_group_bytes" doc:"bytes per row group at most, as encoded; bounds the sink's memory per open file (default 64MiB)"`
+	PageBytes        files.ByteSize `yaml:"page_bytes" doc:"target size of a data page before compression (default 1MiB)"`
+	Dictionary       bool           `yaml:"dictionary" doc:"dictionary-encode columns (not booleans); a column whose dictionary outgrows page_bytes falls back to plain (default true)"`
 	// DictionaryColumns overrides Dictionary per column: a top-level column
 	// name, or a dotted path to a struct field ("position.lat"); the longest
 	// matching path wins. Names that a stream's schema does not have are ignored,
@@ -54,72 +54,6 @@ func DefaultConfig() Config {
 		PageBytes:     DefaultPageBytes,
 		Dictionary:    true,
 	}
-}
-
-// UnmarshalYAML decodes a Config on top of the values already in c (so decoding
-// into DefaultConfig() keeps the defaults of absent keys), accepting sizes with
-// units.
-func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
-	// raw mirrors Config with sizes that accept units; keep the two in step.
-	type raw struct {
-		Path              string          `yaml:"path"`
-		PartitionBy       []string        `yaml:"partition_by"`
-		Roll              files.Roll      `yaml:"roll"`
-		Compression       string          `yaml:"compression"`
-		CompressionLevel  int             `yaml:"compression_level"`
-		RowGroupRows      int64           `yaml:"row_group_rows"`
-		RowGroupBytes     byteSize        `yaml:"row_group_bytes"`
-		PageBytes         byteSize        `yaml:"page_bytes"`
-		Dictionary        bool            `yaml:"dictionary"`
-		DictionaryColumns map[string]bool `yaml:"dictionary_columns"`
-	}
-	r := raw{
-		Path: c.Path, PartitionBy: c.PartitionBy, Roll: c.Roll,
-		Compression: c.Compression, CompressionLevel: c.CompressionLevel,
-		RowGroupRows: c.RowGroupRows, RowGroupBytes: byteSize(c.RowGroupBytes), PageBytes: byteSize(c.PageBytes),
-		Dictionary: c.Dictionary, DictionaryColumns: c.DictionaryColumns,
-	}
-	if err := unmarshal(&r); err != nil {
-		return err
-	}
-	*c = Config{
-		Path: r.Path, PartitionBy: r.PartitionBy, Roll: r.Roll,
-		Compression: r.Compression, CompressionLevel: r.CompressionLevel,
-		RowGroupRows: r.RowGroupRows, RowGroupBytes: int64(r.RowGroupBytes), PageBytes: int64(r.PageBytes),
-		Dictionary: r.Dictionary, DictionaryColumns: r.DictionaryColumns,
-	}
-	return nil
-}
-
-// byteSize is a size in YAML: an integer number of bytes or a text with a unit
-// parsed by go-humanize ("64MiB" is 64<<20, "1GB" is 10^9).
-type byteSize int64
-
-func (b *byteSize) UnmarshalYAML(unmarshal func(any) error) error {
-	var v any
-	if err := unmarshal(&v); err != nil {
-		return err
-	}
-	switch v := v.(type) {
-	case int:
-		*b = byteSize(v)
-	case int64:
-		*b = byteSize(v)
-	case uint64:
-		if v > math.MaxInt64 {
-			return fmt.Errorf("size %d is too large", v)
-		}
-		*b = byteSize(v)
-	case string:
-		n, err := humanize.ParseBytes(v)
-		if err != nil || n > math.MaxInt64 {
-			return fmt.Errorf("invalid size %q (want a number of bytes or a size like 64MiB)", v)
-		}
-		*b = byteSize(n)
-	default:
-		return fmt.Errorf("invalid size %v (want a number of bytes or a size like 64MiB)", v)
-	}
-	return nil
 }
 
 // Problem is one invalid option of a Config, named as in a pipeline file.

@@ -23,7 +23,10 @@ type Format struct {
 	mem   memory.Allocator
 }
 
-var _ files.Format = (*Format)(nil)
+var (
+	_ files.Format  = (*Format)(nil)
+	_ files.Querier = (*Format)(nil)
+)
 
 // NewFormat returns the Format of cfg's file options (compression, row groups,
 // pages, dictionaries); it ignores path, partition_by and roll. It fails with
@@ -41,6 +44,12 @@ func NewFormat(cfg Config) (*Format, error) {
 
 // Ext returns ".parquet".
 func (f *Format) Ext() string { return ".parquet" }
+
+// Query implements files.Querier: DuckDB's read_parquet over the files
+// matching glob, with the partition keys as columns.
+func (f *Format) Query(glob string) string {
+	return fmt.Sprintf("SELECT * FROM read_parquet('%s', hive_partitioning = true) LIMIT 10", strings.ReplaceAll(glob, "'", "''"))
+}
 
 // NewEncoder starts a Parquet file of the given schema on w. It fails, before
 // writing anything, for a schema with an Arrow type that has no Parquet form
@@ -89,7 +98,7 @@ func (f *Format) newEncoder(w io.Writer, schema *arrow.Schema) (*Encoder, error)
 	for _, c := range p.columns {
 		e.leaves = c.init(&e.st, e.leaves)
 	}
-	e.chunk = chunkRows(f.cfg.PageBytes)
+	e.chunk = chunkRows(int64(f.cfg.PageBytes))
 	for _, l := range e.leaves {
 		l.vals = make([]pq.Value, 0, e.chunk)
 	}
@@ -147,7 +156,7 @@ func (e *Encoder) start() error {
 		pq.MaxRowsPerRowGroup(e.f.cfg.RowGroupRows),
 		// A dictionary larger than a page stops paying for itself: the
 		// column goes on in plain encoding (as arrow's writers do).
-		pq.DictionaryMaxBytes(e.f.cfg.PageBytes),
+		pq.DictionaryMaxBytes(int64(e.f.cfg.PageBytes)),
 		// Version 1 data pages, and plain strings where there is no
 		// dictionary (parquet-go would use DELTA_LENGTH_BYTE_ARRAY): what
 		// pyarrow writes, and what every reader takes, Spark, Hive and
@@ -257,7 +266,7 @@ func (e *Encoder) Encode(ctx context.Context, rec arrow.RecordBatch) error {
 		e.rgRows += int64(hi - lo)
 		e.numRows += int64(hi - lo)
 		lo = hi
-		if e.rgRows >= e.f.cfg.RowGroupRows || e.w.Size()-e.rgStart >= e.f.cfg.RowGroupBytes {
+		if e.rgRows >= e.f.cfg.RowGroupRows || e.w.Size()-e.rgStart >= int64(e.f.cfg.RowGroupBytes) {
 			if err := e.flushRowGroup(); err != nil {
 				return e.fail(err)
 			}

@@ -381,13 +381,14 @@ func TestRowGroupsSplitByBytes(t *testing.T) {
 	}
 	// A row group is cut after the slice of rows that reaches the limit: it
 	// may pass it by one slice (page_bytes/128 rows) and the page headers.
-	slack := int64(chunkRows(cfg.PageBytes)*(8+4+16)) + cfg.RowGroupBytes/100
+	limit := int64(cfg.RowGroupBytes)
+	slack := int64(chunkRows(int64(cfg.PageBytes))*(8+4+16)) + limit/100
 	var rows int64
 	for i := range md.NumRowGroups() {
 		rg := md.RowGroup(i)
 		rows += rg.NumRows()
-		if got := rg.TotalCompressedSize(); got > cfg.RowGroupBytes+slack {
-			t.Errorf("row group %d: got %d bytes, want at most %d", i, got, cfg.RowGroupBytes+slack)
+		if got := rg.TotalCompressedSize(); got > limit+slack {
+			t.Errorf("row group %d: got %d bytes, want at most %d", i, got, limit+slack)
 		}
 	}
 	if rows != 50000 {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
 	"github.com/etl-toolkit/etl/core"
 	"github.com/etl-toolkit/etl/sinks/files"
 )
@@ -33,13 +35,14 @@ func New(_ context.Context, env core.Env) (core.Sink, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return NewSink(cfg)
+	return NewSink(cfg, env.Mem)
 }
 
-// NewSink returns a files.Sink writing cfg's Parquet files under cfg.Path. It
-// fails with every invalid option (see Config.Problems and
-// files.Options.Problems). It does no I/O.
-func NewSink(cfg Config) (*files.Sink, error) {
+// NewSink returns a files.Sink writing cfg's Parquet files under cfg.Path,
+// with mem for the copies made when splitting batches by partition (nil: the
+// default allocator). It fails with every invalid option (see
+// Config.Problems and files.Options.Problems). It does no I/O.
+func NewSink(cfg Config, mem memory.Allocator) (*files.Sink, error) {
 	if ps := cfg.allProblems(); len(ps) > 0 {
 		errs := make([]error, len(ps))
 		for i, p := range ps {
@@ -51,7 +54,12 @@ func NewSink(cfg Config) (*files.Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	return files.New(cfg.filesOptions(), f)
+	if mem != nil {
+		f.mem = mem
+	}
+	opts := cfg.filesOptions()
+	opts.Mem = mem
+	return files.New(opts, f)
 }
 
 func (c Config) filesOptions() files.Options {
