@@ -46,9 +46,11 @@ func NewFormat(cfg Config) (*Format, error) {
 func (f *Format) Ext() string { return ".parquet" }
 
 // Query implements files.Querier: DuckDB's read_parquet over the files
-// matching glob, with the partition keys as columns.
+// matching glob, with the partition keys as columns and the columns of every
+// stream's schema (union_by_name).
 func (f *Format) Query(glob string) string {
-	return fmt.Sprintf("SELECT * FROM read_parquet('%s', hive_partitioning = true) LIMIT 10", strings.ReplaceAll(glob, "'", "''"))
+	return fmt.Sprintf("SELECT * FROM read_parquet('%s', hive_partitioning = true, union_by_name = true) LIMIT 10",
+		strings.ReplaceAll(glob, "'", "''"))
 }
 
 // NewEncoder starts a Parquet file of the given schema on w. It fails, before
