@@ -1,0 +1,579 @@
+package azumio
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/goccy/go-json"
+	"github.com/goccy/go-json/jsontext"
+)
+
+// checkinJSON holds the typed values of one check-in, as goccy/go-json decodes
+// them. Which of them were present (and not null) the scanner says.
+type checkinJSON struct {
+	RemoteID       string   `json:"remoteid"`
+	ID             string   `json:"id"`
+	Version        int64    `json:"version"`
+	Type           string   `json:"type"`
+	UserID         string   `json:"user_id"`
+	ClientID       string   `json:"client_id"`
+	Timestamp      int64    `json:"timestamp"`
+	Created        int64    `json:"created"`
+	Modified       int64    `json:"modified"`
+	Start          int64    `json:"start"`
+	End            int64    `json:"end"`
+	Timezone       float64  `json:"timezone"`
+	Live           bool     `json:"live"`
+	Privacy        int64    `json:"privacy"`
+	PrivacyGroups  []string `json:"privacy_groups"`
+	Value          float64  `json:"value"`
+	Steps          float64  `json:"steps"`
+	Distance       float64  `json:"distance"`
+	ActiveDuration float64  `json:"activeDuration"`
+	Calories       float64  `json:"calories"`
+	WalkCalories   float64  `json:"walkCalories"`
+	BasalCalories  float64  `json:"basalCalories"`
+}
+
+type pageJSON struct {
+	HasMore  bool          `json:"hasMore"`
+	Checkins []checkinJSON `json:"checkins"`
+}
+
+// Bits of the known check-in members, in checkinJSON's order.
+const (
+	kRemoteID = iota
+	kID
+	kVersion
+	kType
+	kUserID
+	kClientID
+	kTimestamp
+	kCreated
+	kModified
+	kStart
+	kEnd
+	kTimezone
+	kLive
+	kPrivacy
+	kPrivacyGroups
+	kValue
+	kSteps // the steps measures, kSteps..kBasalCalories
+	kDistance
+	kActiveDuration
+	kCalories
+	kWalkCalories
+	kBasalCalories
+)
+
+// checkinKey returns the bit of a known check-in member, or -1.
+func checkinKey(k []byte) int {
+	switch string(k) {
+	case "remoteid":
+		return kRemoteID
+	case "id":
+		return kID
+	case "version":
+		return kVersion
+	case "type":
+		return kType
+	case "user_id":
+		return kUserID
+	case "client_id":
+		return kClientID
+	case "timestamp":
+		return kTimestamp
+	case "created":
+		return kCreated
+	case "modified":
+		return kModified
+	case "start":
+		return kStart
+	case "end":
+		return kEnd
+	case "timezone":
+		return kTimezone
+	case "live":
+		return kLive
+	case "privacy":
+		return kPrivacy
+	case "privacy_groups":
+		return kPrivacyGroups
+	case "value":
+		return kValue
+	case "steps":
+		return kSteps
+	case "distance":
+		return kDistance
+	case "activeDuration":
+		return kActiveDuration
+	case "calories":
+		return kCalories
+	case "walkCalories":
+		return kWalkCalories
+	case "basalCalories":
+		return kBasalCalories
+	}
+	return -1
+}
+
+// Member kinds kept as raw JSON.
+const (
+	memberExtra    = iota // unknown: to _extra
+	memberFragment        // "#name": the check-in has fragment name
+	memberTyped           // a steps measure: typed for steps, _extra for other types
+)
+
+// member is one member kept raw: key (text, in the page's key arena) and value
+// (raw JSON, in the page body).
+type member struct {
+	keyOff, keyLen int32
+	val            []byte
+	kind           uint8
+}
+
+// item is what the scanner learnt of one check-in.
+type item struct {
+	raw     []byte // the check-in's JSON
+	present uint32 // bit per known member that is present and not null
+	deleted bool
+	members [2]int32 // range in page.members
+	bad     error    // set when the check-in cannot be exported (dead letter)
+}
+
+// page is one decoded page of check-ins. Its slices are reused from page to page.
+type page struct {
+	deletedKey string
+	body       []byte
+	hasMore    bool
+	typed      pageJSON
+	items      []item
+	members    []member
+	keys       []byte // arena of member keys
+	sc         scanner
+}
+
+func (p *page) key(m *member) []byte { return p.keys[m.keyOff : m.keyOff+m.keyLen] }
+
+func (p *page) addMember(key, val []byte, kind uint8) {
+	off := int32(len(p.keys))
+	p.keys = append(p.keys, key...)
+	p.members = append(p.members, member{keyOff: off, keyLen: int32(len(key)), val: val, kind: kind})
+}
+
+// decode decodes body, a whole answer of the check-in list. A body that is not
+// JSON, or is cut, is an error (the caller retries the request); a check-in that
+// cannot be decoded or lacks its identity gets item.bad and the others are kept.
+func (p *page) decode(body []byte) error {
+	p.body = body
+	p.hasMore = false
+	p.items = p.items[:0]
+	p.members = p.members[:0]
+	p.keys = p.keys[:0]
+	sc := &p.sc
+	*sc = scanner{b: body}
+	sawList := false
+	err := sc.object(func(key []byte) error {
+		switch string(key) {
+		case "hasMore":
+			v, err := sc.value()
+			p.hasMore = string(v) == "true"
+			return err
+		case "checkins":
+			sawList = true
+			if sc.peek() == 'n' { // null: no check-ins
+				_, err := sc.value()
+				return err
+			}
+			return sc.array(p.scanCheckin)
+		}
+		_, err := sc.value()
+		return err
+	})
+	if err == nil {
+		err = sc.end()
+	}
+	if err != nil {
+		return err
+	}
+	if !sawList {
+		return errors.New(`answer has no "checkins" member`)
+	}
+
+	// Values: the whole page in one call; if a check-in does not fit the
+	// types, one call per check-in, so that only the bad ones are dead letters.
+	cs := p.typed.Checkins[:cap(p.typed.Checkins)]
+	clear(cs)
+	p.typed.Checkins = cs[:0]
+	if err := json.Unmarshal(body, &p.typed); err != nil || len(p.typed.Checkins) != len(p.items) {
+		if cap(p.typed.Checkins) < len(p.items) {
+			p.typed.Checkins = make([]checkinJSON, len(p.items))
+		}
+		p.typed.Checkins = p.typed.Checkins[:len(p.items)]
+		for i := range p.items {
+			c := &p.typed.Checkins[i]
+			*c = checkinJSON{}
+			if err := json.Unmarshal(p.items[i].raw, c); err != nil {
+				p.items[i].bad = err
+			}
+		}
+	}
+	for i := range p.items {
+		it := &p.items[i]
+		if it.bad != nil {
+			continue
+		}
+		const need = 1<<kID | 1<<kVersion | 1<<kModified | 1<<kType
+		if it.present&need != need || p.typed.Checkins[i].ID == "" || p.typed.Checkins[i].Type == "" {
+			it.bad = errors.New("check-in without id, version, modified or type")
+		}
+	}
+	return nil
+}
+
+// scanCheckin scans one element of the check-in list.
+func (p *page) scanCheckin() error {
+	sc := &p.sc
+	sc.ws()
+	start := sc.i
+	p.items = append(p.items, item{members: [2]int32{int32(len(p.members)), 0}})
+	it := &p.items[len(p.items)-1]
+	if sc.peek() != '{' {
+		v, err := sc.value()
+		if err != nil {
+			return err
+		}
+		it.raw = v
+		it.bad = fmt.Errorf("check-in is not a JSON object: %.40s", v)
+		it.members[1] = int32(len(p.members))
+		return nil
+	}
+	err := sc.object(func(key []byte) error {
+		val, err := sc.value()
+		if err != nil {
+			return err
+		}
+		if k := checkinKey(key); k >= 0 {
+			if !isNull(val) {
+				it.present |= 1 << k
+				if k >= kSteps {
+					p.addMember(key, val, memberTyped)
+				}
+			}
+			return nil
+		}
+		if len(key) > 1 && key[0] == '#' {
+			p.addMember(key[1:], val, memberFragment)
+			return nil
+		}
+		if string(key) == p.deletedKey {
+			switch string(val) {
+			case "true":
+				it.deleted = true
+				return nil
+			case "false", "null":
+				return nil
+			}
+		}
+		p.addMember(key, val, memberExtra)
+		return nil
+	})
+	it.raw = sc.b[start:sc.i]
+	it.members[1] = int32(len(p.members))
+	return err
+}
+
+// fragmentRef is a fragment a check-in names: "#steps_profile": 123456.
+type fragmentRef struct {
+	Name string
+	ID   string // the member's value: a string's text, else its JSON
+}
+
+// fragments returns the fragments check-in i names.
+func (p *page) fragments(i int) []fragmentRef {
+	it := &p.items[i]
+	var out []fragmentRef
+	for m := it.members[0]; m < it.members[1]; m++ {
+		mb := &p.members[m]
+		if mb.kind == memberFragment {
+			out = append(out, fragmentRef{Name: string(p.key(mb)), ID: jsonText(mb.val)})
+		}
+	}
+	return out
+}
+
+// jsonText returns a JSON string's text, or any other value's JSON as it is.
+func jsonText(raw []byte) string {
+	if len(raw) >= 2 && raw[0] == '"' {
+		if s, ok := unquote(raw); ok {
+			return s
+		}
+	}
+	return string(raw)
+}
+
+// unquote returns the text of a JSON string.
+func unquote(raw []byte) (string, bool) {
+	inner := raw[1 : len(raw)-1]
+	simple := true
+	for _, c := range inner {
+		if c == '\\' {
+			simple = false
+			break
+		}
+	}
+	if simple {
+		return string(inner), true
+	}
+	out, err := jsontext.AppendUnquote(nil, raw)
+	if err != nil {
+		return "", false
+	}
+	return string(out), true
+}
+
+// appendExtra appends the JSON object {"key": value, ...} of the members of
+// check-in i that no column of its stream holds; it reports false (appending
+// nothing) when there are none.
+func (p *page) appendExtra(b []byte, i int, typed bool) ([]byte, bool) {
+	it := &p.items[i]
+	n := 0
+	for m := it.members[0]; m < it.members[1]; m++ {
+		mb := &p.members[m]
+		if mb.kind == memberExtra || (mb.kind == memberTyped && !typed) {
+			if n == 0 {
+				b = append(b, '{')
+			} else {
+				b = append(b, ',')
+			}
+			b, _ = jsontext.AppendQuote(b, p.key(mb))
+			b = append(b, ':')
+			b = append(b, mb.val...)
+			n++
+		}
+	}
+	if n == 0 {
+		return b, false
+	}
+	return append(b, '}'), true
+}
+
+// checkinStream builds the records of one stream azumio.checkins.<type>.
+type checkinStream struct {
+	stream string
+	typed  bool // the type has columns of its own (steps)
+	rb     *array.RecordBuilder
+
+	userID, id, typ, remote, client, extra *array.StringBuilder
+	version, privacy                       *array.Int64Builder
+	deleted, live                          *array.BooleanBuilder
+	modified, created, stamp, start, end   *array.TimestampBuilder
+	tz, value                              *array.Float64Builder
+	groups                                 *array.ListBuilder
+	group                                  *array.StringBuilder
+	measures                               [6]*array.Float64Builder
+	frags                                  *array.ListBuilder
+	frag                                   *array.StructBuilder
+	fragName, fragID                       *array.StringBuilder
+	scratch                                []byte
+}
+
+func newCheckinStream(mem memory.Allocator, typ string) *checkinStream {
+	schema := checkinSchema(typ)
+	rb := array.NewRecordBuilder(mem, schema)
+	cs := &checkinStream{stream: streamCheckins + typ, typed: typedFields(typ) != nil, rb: rb}
+	f := func(i int) array.Builder { return rb.Field(i) }
+	cs.userID = f(0).(*array.StringBuilder)
+	cs.id = f(1).(*array.StringBuilder)
+	cs.version = f(2).(*array.Int64Builder)
+	cs.typ = f(3).(*array.StringBuilder)
+	cs.deleted = f(4).(*array.BooleanBuilder)
+	cs.modified = f(5).(*array.TimestampBuilder)
+	cs.created = f(6).(*array.TimestampBuilder)
+	cs.stamp = f(7).(*array.TimestampBuilder)
+	cs.start = f(8).(*array.TimestampBuilder)
+	cs.end = f(9).(*array.TimestampBuilder)
+	cs.tz = f(10).(*array.Float64Builder)
+	cs.remote = f(11).(*array.StringBuilder)
+	cs.client = f(12).(*array.StringBuilder)
+	cs.live = f(13).(*array.BooleanBuilder)
+	cs.privacy = f(14).(*array.Int64Builder)
+	cs.groups = f(15).(*array.ListBuilder)
+	cs.group = cs.groups.ValueBuilder().(*array.StringBuilder)
+	cs.value = f(16).(*array.Float64Builder)
+	next := 17
+	if cs.typed {
+		for i := range cs.measures {
+			cs.measures[i] = f(next + i).(*array.Float64Builder)
+		}
+		next += len(cs.measures)
+	}
+	cs.frags = f(next).(*array.ListBuilder)
+	cs.frag = cs.frags.ValueBuilder().(*array.StructBuilder)
+	cs.fragName = cs.frag.FieldBuilder(0).(*array.StringBuilder)
+	cs.fragID = cs.frag.FieldBuilder(1).(*array.StringBuilder)
+	cs.extra = f(next + 1).(*array.StringBuilder)
+	return cs
+}
+
+func appendTS(b *array.TimestampBuilder, present bool, ms int64) {
+	if present {
+		b.Append(arrow.Timestamp(ms))
+	} else {
+		b.AppendNull()
+	}
+}
+
+func appendF64(b *array.Float64Builder, present bool, v float64) {
+	if present {
+		b.Append(v)
+	} else {
+		b.AppendNull()
+	}
+}
+
+func appendStr(b *array.StringBuilder, present bool, v string) {
+	if present {
+		b.Append(v)
+	} else {
+		b.AppendNull()
+	}
+}
+
+// append adds check-in i of p (which must not be bad) for user.
+func (cs *checkinStream) append(p *page, i int, user string) {
+	c := &p.typed.Checkins[i]
+	it := &p.items[i]
+	has := func(k int) bool { return it.present&(1<<k) != 0 }
+	if has(kUserID) {
+		cs.userID.Append(c.UserID)
+	} else {
+		cs.userID.Append(user)
+	}
+	cs.id.Append(c.ID)
+	cs.version.Append(c.Version)
+	cs.typ.Append(c.Type)
+	cs.deleted.Append(it.deleted)
+	cs.modified.Append(arrow.Timestamp(c.Modified))
+	appendTS(cs.created, has(kCreated), c.Created)
+	appendTS(cs.stamp, has(kTimestamp), c.Timestamp)
+	appendTS(cs.start, has(kStart), c.Start)
+	appendTS(cs.end, has(kEnd), c.End)
+	appendF64(cs.tz, has(kTimezone), c.Timezone)
+	appendStr(cs.remote, has(kRemoteID), c.RemoteID)
+	appendStr(cs.client, has(kClientID), c.ClientID)
+	if has(kLive) {
+		cs.live.Append(c.Live)
+	} else {
+		cs.live.AppendNull()
+	}
+	if has(kPrivacy) {
+		cs.privacy.Append(c.Privacy)
+	} else {
+		cs.privacy.AppendNull()
+	}
+	if has(kPrivacyGroups) {
+		cs.groups.Append(true)
+		for _, g := range c.PrivacyGroups {
+			cs.group.Append(g)
+		}
+	} else {
+		cs.groups.AppendNull()
+	}
+	appendF64(cs.value, has(kValue), c.Value)
+	if cs.typed {
+		appendF64(cs.measures[0], has(kSteps), c.Steps)
+		appendF64(cs.measures[1], has(kDistance), c.Distance)
+		appendF64(cs.measures[2], has(kActiveDuration), c.ActiveDuration)
+		appendF64(cs.measures[3], has(kCalories), c.Calories)
+		appendF64(cs.measures[4], has(kWalkCalories), c.WalkCalories)
+		appendF64(cs.measures[5], has(kBasalCalories), c.BasalCalories)
+	}
+	nfrag := 0
+	for m := it.members[0]; m < it.members[1]; m++ {
+		mb := &p.members[m]
+		if mb.kind != memberFragment {
+			continue
+		}
+		if nfrag == 0 {
+			cs.frags.Append(true)
+		}
+		nfrag++
+		cs.frag.Append(true)
+		cs.fragName.BinaryBuilder.Append(p.key(mb))
+		cs.fragID.Append(jsonText(mb.val))
+	}
+	if nfrag == 0 {
+		cs.frags.AppendNull()
+	}
+	var ok bool
+	cs.scratch, ok = p.appendExtra(cs.scratch[:0], i, cs.typed)
+	if ok {
+		cs.extra.BinaryBuilder.Append(cs.scratch)
+	} else {
+		cs.extra.AppendNull()
+	}
+}
+
+// rows returns the number of rows appended since the last record.
+func (cs *checkinStream) rows() int { return cs.userID.Len() }
+
+// record returns the rows appended so far as a record and starts anew.
+func (cs *checkinStream) record() arrow.RecordBatch { return cs.rb.NewRecordBatch() }
+
+func (cs *checkinStream) release() { cs.rb.Release() }
+
+// parseInt parses raw JSON as an integer number of milliseconds or the like,
+// accepting a float with no fraction (1391648696402.0).
+func parseInt(raw []byte) (int64, error) {
+	if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+		return n, nil
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || f != float64(int64(f)) {
+		return 0, fmt.Errorf("want an integer, got %s", raw)
+	}
+	return int64(f), nil
+}
+
+// identity returns the id, version and modified of check-in i: from the typed
+// values for a good check-in, else read loosely from its JSON (a check-in whose
+// other members do not decode still moves the cursor and is deduplicated). ok is
+// false when they cannot be found.
+func (p *page) identity(i int) (id string, version, modified int64, ok bool) {
+	it := &p.items[i]
+	if it.bad == nil {
+		c := &p.typed.Checkins[i]
+		return c.ID, c.Version, c.Modified, true
+	}
+	s := scanner{b: it.raw}
+	var have int
+	err := s.object(func(key []byte) error {
+		v, err := s.value()
+		if err != nil {
+			return err
+		}
+		var perr error
+		switch string(key) {
+		case "id":
+			id = jsonText(v)
+			have |= 1
+		case "version":
+			version, perr = parseInt(v)
+			if perr == nil {
+				have |= 2
+			}
+		case "modified":
+			modified, perr = parseInt(v)
+			if perr == nil {
+				have |= 4
+			}
+		}
+		return nil
+	})
+	return id, version, modified, err == nil && have == 7 && id != ""
+}

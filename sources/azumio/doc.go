@@ -1,0 +1,108 @@
+// Package azumio is the `azumio` source: it exports Azumio check-ins, their
+// fragments and user profiles, incrementally per user, following the contract in
+// shared/api/azumio.md. Its emulator is in azumiotest; `base_url: emulator`
+// starts that emulator in-process, so a pipeline runs with no account.
+//
+// Where to start: Config (the options; every path and parameter the contract
+// marks [assumed] is one, under `api`), Source.Read (one user), Client (one API
+// call: credentials, rate, retries, token refresh, archive and replay), Tokens
+// (the tokens file).
+//
+// # Units and credentials
+//
+// A unit is one user, user/<id>, for every user of the tokens file (or of the
+// `users` option). The tokens file is JSON, mode 0600, one OAuth token per user:
+//
+//	{"users": {"10001": {"access_token": "...", "token_type": "OAuth",
+//	                     "refresh_token": "...", "expiry": "2026-02-01T00:00:00Z"}}}
+//
+// `etl auth azumio` runs the browser login and adds users to it. Every call
+// carries `X-Client-ID` and `Authorization: OAuth <token>` (or, with `token_in:
+// query`, the `_headers` parameter). A token past its expiry, or rejected with a
+// 401, is refreshed once with the refresh token and client secret, and the
+// rotated tokens are written back to the file atomically. A user whose token is
+// rejected and cannot be refreshed fails with a message naming the user, the URL
+// (never the token) and `etl auth azumio`; the other users go on, and the run
+// exits with the code for failed units.
+//
+// Requests of all users share one rate (`requests_per_second`, golang.org/x/time/rate).
+// A request that fails transiently — a network error, a timeout, 408, 429, a 5xx, or
+// a 200 whose JSON is cut — is retried with exponential backoff
+// (cenkalti/backoff/v5), waiting at least what Retry-After asks. When `retry.tries`
+// run out, Read returns a transient error and the runner retries the user from its
+// last position.
+//
+// # Streams
+//
+// azumio.checkins.<type>: one stream and one schema per check-in type. Every
+// check-in stream starts with the columns every type has, provenance first:
+//
+//	user_id string, id string, version int64, type string, deleted bool,
+//	modified, created, timestamp, start, end   timestamp[ms, UTC]
+//	timezone float64 (unit h: the offset in hours, as sent), remoteid string,
+//	client_id string, live bool, privacy int64, privacy_groups list<string>,
+//	value float64
+//
+// steps check-ins add the measures the contract documents: steps, distance (unit
+// m), activeDuration (s), calories, walkCalories, basalCalories (kcal; the API
+// sends kilocalories despite its SI rule). The contract documents no fields of
+// its own for the other types, so workout_log, heartrate, sleeptime, drink,
+// weight and any type the source does not know share this generic schema: an
+// unknown type is exported, never dropped. Every stream ends with
+//
+//	fragments list<struct<name string, id string>>   the check-in's "#name" members
+//	_extra    string                                 every other member, as a JSON object
+//
+// so nothing the API sends is lost: an undocumented member lands in _extra with
+// its JSON value, and a null member is a null column. Field metadata "unit" names
+// the unit of each measure whose unit the contract states.
+//
+// azumio.fragments.<name>: the detail a check-in's "#name" member points to,
+// fetched from api.fragment_path, as rows linked to the check-in (user_id,
+// checkin_id, checkin_version, fragment_id first). steps_profile has one row per
+// interval (timestamp, interval in s, steps); path one row per point (t, lat, lon,
+// alt in m); a fragment of another name one row holding its JSON in `data`.
+// Members the schema does not know go to _extra. A fragment the API does not
+// have (404) or of the wrong shape goes to the dead letters with the reason.
+//
+// azumio.profile: one row per user whenever the profile differs from the one
+// last exported (id, name, first_name, gender, birthday as sent, picture,
+// _extra).
+//
+// # Incremental sync
+//
+// The source follows the contract's two rules. It asks for
+// `GET /api2/checkins?type=...&since=S&limit=N` with S the greatest `modified`
+// received so far; the bound is inclusive, so a page repeats the check-ins at S,
+// and a check-in is exported only if its (id, version) has not been: an edited
+// check-in (a greater version) is a new row, a deletion a new row with deleted
+// true. A full page whose check-ins all share modified S would come back forever
+// with since=S: the source doubles the page size up to api.max_page_size, and past
+// that stops the user with an error naming the cursor (the other users go on).
+//
+// # Positions
+//
+// A user's position is JSON:
+//
+//	{"since": 1391651101440, "seen": [["1076547023", 3145], ...],
+//	 "pending": [["1076547023", 3145, "steps_profile", "123456"]], "profile": "9f86d081884c7d65"}
+//
+// since is the next request's lower bound; seen lists the check-ins with
+// modified >= since already exported and their versions (normally just those at
+// the instant since, which the next page repeats); pending lists fragments of
+// exported check-ins not yet exported; profile is a hash of the last exported
+// profile. A page's check-ins are emitted grouped by type, one batch per type,
+// each group followed by one batch per fragment name; a batch's position covers
+// exactly the rows emitted up to it (a group's check-ins are added to seen, its
+// fragments to pending, and each fragment batch removes its name from pending),
+// so a read from any batch's position emits exactly the rows that followed that
+// batch, and a rerun after a crash exports every (id, version) once.
+//
+// # Archive and replay
+//
+// With `archive: DIR` every answer fetched is kept in DIR/user=<id>/ as gzip
+// JSON lines with the request that produced it (see archive.go); `replay: DIR`
+// reads such an archive instead of calling the API (needing no credentials; the
+// units are the archive's users), to re-run a pipeline or benchmark the rest of
+// it. A request the archive does not hold fails the user with a message saying so.
+package azumio
