@@ -41,8 +41,8 @@ func newFragmentStream(mem memory.Allocator, name string) *fragmentStream {
 	return &fragmentStream{name: name, stream: streamFragments + name, rb: array.NewRecordBuilder(mem, schema)}
 }
 
-func (fs *fragmentStream) release()                   { fs.rb.Release() }
-func (fs *fragmentStream) rows() int                  { return fs.rb.Field(0).Len() }
+func (fs *fragmentStream) release()                  { fs.rb.Release() }
+func (fs *fragmentStream) rows() int                 { return fs.rb.Field(0).Len() }
 func (fs *fragmentStream) record() arrow.RecordBatch { return fs.rb.NewRecordBatch() }
 
 func (fs *fragmentStream) prefix(o fragmentOwner) {
