@@ -55,7 +55,10 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	msg := fmt.Sprintf("user %s: %s %s: %d %s", e.User, e.Method, e.URL, e.Status, http.StatusText(e.Status))
+	msg := fmt.Sprintf("%s %s: %d %s", e.Method, e.URL, e.Status, http.StatusText(e.Status))
+	if e.User != "" {
+		msg = "user " + e.User + ": " + msg
+	}
 	if e.Detail != "" {
 		msg += ": " + e.Detail
 	}
@@ -202,10 +205,13 @@ func (c *Client) do(ctx context.Context, user string, req request, buf *bytes.Bu
 		var ae *APIError
 		if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized && !refreshed {
 			refreshed = true
-			if rerr := c.refreshAfter401(ctx, user); rerr == nil {
+			switch rerr := c.refreshAfter401(ctx, user); {
+			case rerr == nil:
 				err = c.once(ctx, user, req, buf, accept)
-			} else if !errors.Is(rerr, errNoRefresh) {
-				return struct{}{}, backoff.Permanent(rerr)
+			case errors.Is(rerr, errNoRefresh):
+			default:
+				ae.Hint = fmt.Sprintf("the token was rejected and refreshing it failed: %v; run `etl auth azumio` to log user %s in again", rerr, user)
+				return struct{}{}, backoff.Permanent(fmt.Errorf("%w: %w", ErrUnauthorized, ae))
 			}
 		}
 		if err == nil {
@@ -475,7 +481,7 @@ func (c *Client) refresh(ctx context.Context, user string, stale *oauth2.Token) 
 		"refresh_token": {stale.RefreshToken},
 	})
 	if err != nil {
-		return fmt.Errorf("user %s: refreshing the token: %w: %w (run `etl auth azumio` to log the user in again)", user, ErrUnauthorized, err)
+		return fmt.Errorf("user %s: refreshing the token: %w: %w", user, ErrUnauthorized, err)
 	}
 	if tok.RefreshToken == "" {
 		tok.RefreshToken = stale.RefreshToken
@@ -523,7 +529,7 @@ func (c *Client) tokenRequest(ctx context.Context, params url.Values) (*oauth2.T
 		return nil, fmt.Errorf("GET %s: %w", shown.String(), err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, apiError("-", http.MethodGet, shown.String(), resp, body)
+		return nil, apiError("", http.MethodGet, shown.String(), resp, body)
 	}
 	var a tokenAnswer
 	if err := json.Unmarshal(body, &a); err != nil || a.AccessToken == "" {
