@@ -39,9 +39,25 @@
 // The encoder goes column by column from Arrow buffers to parquet-go's column
 // writers (shred.go), computing repetition and definition levels itself, and
 // cuts a row group when it holds row_group_rows rows or about row_group_bytes
-// encoded bytes, whichever comes first: an open file holds at most one row
-// group in memory, whatever its size. Pages are compressed with the
-// compression option (zstd by default) and are dictionary-encoded unless the
-// dictionary options say otherwise; a column whose dictionary grows past
-// page_bytes in a row group goes on in plain encoding.
+// encoded bytes, whichever comes first. An open file holds one row group, a
+// page buffer per column and the codec's state (zstd keeps about 16 MiB per
+// Format), whatever the size of the file.
+//
+// Pages are version 1 data pages, compressed with the compression option
+// (zstd level 1 by default, as pyarrow), PLAIN-encoded or dictionary-encoded:
+// with dictionary on (the default), a column is dictionary-encoded unless the
+// first 4096 rows of its file hold at least 256 values, more than half of them
+// distinct (ids, measurements, timestamps), and a dictionary that outgrows
+// page_bytes in a row group falls back to plain. dictionary_columns decides
+// for the columns it names; an Arrow dictionary column is dictionary-encoded
+// unless named there; booleans never are.
+//
+// # Speed
+//
+// BenchmarkEncode writes a million 25-column Azumio-like rows at about
+// 1 M rows/s on one core of the development machine (AMD EPYC, shared): a
+// quarter of the time is zstd, half is parquet-go's page building (page
+// statistics, dictionaries, level buffers) and a sixth the shredding here.
+// parquet-go's Value.Level alone would have cost more than all of the
+// shredding, so levels are set in place (levels.go).
 package parquet

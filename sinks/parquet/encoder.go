@@ -80,8 +80,6 @@ type Encoder struct {
 	chunk     int   // rows shredded at a time: bounds how far a page overshoots page_bytes
 	rgRows    int64 // rows in the current row group
 	rgStart   int64 // Writer.Size() when the current row group started
-	numRows   int64
-	rowGroups int
 	closed    bool
 	stickyErr error
 }
@@ -266,7 +264,6 @@ func (e *Encoder) Encode(ctx context.Context, rec arrow.RecordBatch) error {
 			l.vals = l.vals[:0]
 		}
 		e.rgRows += int64(hi - lo)
-		e.numRows += int64(hi - lo)
 		lo = hi
 		if e.rgRows >= e.f.cfg.RowGroupRows || e.w.Size()-e.rgStart >= int64(e.f.cfg.RowGroupBytes) {
 			if err := e.flushRowGroup(); err != nil {
@@ -284,7 +281,6 @@ func (e *Encoder) flushRowGroup() error {
 	if err := e.w.Flush(); err != nil {
 		return fmt.Errorf("parquet: write row group: %w", err)
 	}
-	e.rowGroups++
 	e.rgRows = 0
 	e.rgStart = e.w.Size()
 	return nil
@@ -326,9 +322,3 @@ func (e *Encoder) Close() error {
 	}
 	return nil
 }
-
-// Rows returns the number of rows encoded so far.
-func (e *Encoder) Rows() int64 { return e.numRows }
-
-// RowGroups returns the number of row groups written to the io.Writer so far.
-func (e *Encoder) RowGroups() int { return e.rowGroups }
