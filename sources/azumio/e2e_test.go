@@ -100,7 +100,12 @@ func csvRows(t *testing.T, root, prefix string) []map[string]string {
 		if d.IsDir() || strings.HasPrefix(d.Name(), ".") || !strings.HasSuffix(d.Name(), ".csv") {
 			return nil
 		}
-		stream := strings.TrimPrefix(filepath.Base(filepath.Dir(path)), "stream=")
+		stream := ""
+		for _, part := range strings.Split(filepath.ToSlash(path), "/") {
+			if s, ok := strings.CutPrefix(part, "stream="); ok {
+				stream = s
+			}
+		}
 		if !strings.HasPrefix(stream, prefix) {
 			return nil
 		}

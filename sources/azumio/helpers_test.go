@@ -214,5 +214,6 @@ func diff(got, want []string) string {
 		}
 	}
 	dups := len(got) - len(g)
-	return fmt.Sprintf("%d rows, want %d; %d duplicates; unexpected %.5q; missing %.5q", len(got), len(want), dups, extra, missing)
+	return fmt.Sprintf("%d rows, want %d; %d duplicates; %d unexpected %q; %d missing %q",
+		len(got), len(want), dups, len(extra), extra[:min(len(extra), 5)], len(missing), missing[:min(len(missing), 5)])
 }
