@@ -77,7 +77,6 @@ type Encoder struct {
 	leaves  []*leafNode
 	st      state
 
-	chunk     int   // rows shredded at a time: bounds how far a page overshoots page_bytes
 	rgRows    int64 // rows in the current row group
 	rgStart   int64 // Writer.Size() when the current row group started
 	closed    bool
@@ -97,10 +96,6 @@ func (f *Format) newEncoder(w io.Writer, schema *arrow.Schema) (*Encoder, error)
 	}
 	for _, c := range p.columns {
 		e.leaves = c.init(&e.st, e.leaves)
-	}
-	e.chunk = chunkRows(int64(f.cfg.PageBytes))
-	for _, l := range e.leaves {
-		l.vals = make([]pq.Value, 0, e.chunk)
 	}
 	return e, nil
 }
@@ -204,10 +199,22 @@ func mostlyDistinct(vals []pq.Value) bool {
 }
 
 // chunkRows is how many rows the encoder shreds before handing them to
-// parquet-go, which cuts pages only between such calls: a sixteenth of a page
-// of 8-byte values, between 64 and 4096 rows.
-func chunkRows(pageBytes int64) int {
-	return int(max(64, min(pageBytes/16/8, 4096)))
+// parquet-go, which cuts pages only between such calls: about a sixteenth of
+// a page of the widest column, at rowBytes bytes per row (at least 8), and
+// between 1 and 4096 rows. A page thus overshoots page_bytes by a sixteenth,
+// or one row, at most, for columns as wide as the record's average.
+func chunkRows(pageBytes, rowBytes int64) int {
+	return int(max(1, min(pageBytes/16/max(8, rowBytes), 4096)))
+}
+
+// widestLeaf returns the most bytes a leaf holds per row of the bound record
+// of n rows, on average.
+func (e *Encoder) widestLeaf(n int) int64 {
+	var widest int64
+	for _, l := range e.leaves {
+		widest = max(widest, l.get.bytes()/int64(n))
+	}
+	return widest
 }
 
 // Encode appends rec's rows. rec must have the encoder's schema. Encode keeps
@@ -230,7 +237,11 @@ func (e *Encoder) Encode(ctx context.Context, rec arrow.RecordBatch) error {
 		}
 	}
 	n := int(rec.NumRows())
-	if e.w == nil && n > 0 {
+	if n == 0 {
+		return nil
+	}
+	chunk := chunkRows(int64(e.f.cfg.PageBytes), e.widestLeaf(n))
+	if e.w == nil {
 		// The first rows decide the encodings: shred a sample of them,
 		// then start over with the writer made.
 		for _, c := range e.plan.columns {
@@ -249,7 +260,7 @@ func (e *Encoder) Encode(ctx context.Context, rec arrow.RecordBatch) error {
 		if err := ctx.Err(); err != nil {
 			return e.fail(err)
 		}
-		hi := min(n, lo+e.chunk, lo+int(e.f.cfg.RowGroupRows-e.rgRows))
+		hi := min(n, lo+chunk, lo+int(e.f.cfg.RowGroupRows-e.rgRows))
 		for _, c := range e.plan.columns {
 			c.writeRows(lo, hi)
 		}

@@ -382,7 +382,7 @@ func TestRowGroupsSplitByBytes(t *testing.T) {
 	// A row group is cut after the slice of rows that reaches the limit: it
 	// may pass it by one slice (page_bytes/128 rows) and the page headers.
 	limit := int64(cfg.RowGroupBytes)
-	slack := int64(chunkRows(int64(cfg.PageBytes))*(8+4+16)) + limit/100
+	slack := int64(chunkRows(int64(cfg.PageBytes), 4+16)*(8+4+16)) + limit/100
 	var rows int64
 	for i := range md.NumRowGroups() {
 		rg := md.RowGroup(i)
@@ -422,6 +422,45 @@ func TestPagesFollowPageBytes(t *testing.T) {
 	// 160 000 bytes of values in pages of about 8 KiB.
 	if got := oi.NumPages(); got < 15 || got > 25 {
 		t.Errorf("got %d pages, want about 20", got)
+	}
+	checkArrowEqual(t, path, rec, mem)
+}
+
+func TestPagesOfWideValues(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	// 2 KiB JSON-ish documents: slices of rows shrink so that pages stay
+	// near page_bytes.
+	schema := arrow.NewSchema([]arrow.Field{{Name: "extra", Type: arrow.BinaryTypes.String}}, nil)
+	b := array.NewStringBuilder(mem)
+	defer b.Release()
+	for i := range 2000 {
+		b.Append(fmt.Sprintf(`{"i":%d,"pad":"%s"}`, i, strings.Repeat(string(rune('a'+i%26)), 2048)))
+	}
+	docs := b.NewArray()
+	defer docs.Release()
+	rec := array.NewRecordBatch(schema, []arrow.Array{docs}, 2000)
+	defer rec.Release()
+
+	cfg := DefaultConfig()
+	cfg.Compression, cfg.Dictionary, cfg.PageBytes = "none", false, 64<<10
+	path := writeFile(t, cfg, schema, rec)
+	oi, err := openParquetGo(t, path).RowGroups()[0].ColumnChunks()[0].OffsetIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A page passes page_bytes by a sixteenth or a row at most; its header
+	// adds the page's min and max values (twice: statistics and the
+	// deprecated fields), a value each.
+	value := int64(4 + docs.(*array.String).ValueLen(0))
+	limit := int64(cfg.PageBytes) + max(int64(cfg.PageBytes)/16, value) + 4*value
+	for i := range oi.NumPages() {
+		if got := oi.CompressedPageSize(i); got > limit {
+			t.Errorf("page %d: got %d bytes, want at most %d", i, got, limit)
+		}
+	}
+	if n := oi.NumPages(); n < 50 {
+		t.Errorf("got %d pages, want about 64 for 4 MiB in 64 KiB pages", n)
 	}
 	checkArrowEqual(t, path, rec, mem)
 }

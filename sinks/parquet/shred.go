@@ -304,6 +304,8 @@ type getter interface {
 	// fill sets dst[k] to value lo+k with levels (rep, def) and column col,
 	// or to null with levels (rep, nullDef) where v says it is null.
 	fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity)
+	// bytes estimates the bound array's size as Parquet values.
+	bytes() int64
 }
 
 // plainNulls is the validity handling of getters whose nulls are the array's.
@@ -345,6 +347,8 @@ func (g *int32Getter[T]) bind(a arrow.Array) error {
 
 func (g int32Getter[T]) at(i int) pq.Value { return pq.Int32Value(int32(g.vals[i])) }
 
+func (g *int32Getter[T]) bytes() int64 { return 4 * int64(len(g.vals)) }
+
 func (g *int32Getter[T]) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
 	vals := g.vals[lo : lo+len(dst)]
 	if v.bits == nil {
@@ -377,6 +381,8 @@ func (g *int64Getter[T]) bind(a arrow.Array) error {
 
 func (g int64Getter[T]) at(i int) pq.Value { return pq.Int64Value(int64(g.vals[i])) }
 
+func (g *int64Getter[T]) bytes() int64 { return 8 * int64(len(g.vals)) }
+
 func (g *int64Getter[T]) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
 	vals := g.vals[lo : lo+len(dst)]
 	if v.bits == nil {
@@ -408,6 +414,8 @@ func (g *float32Getter) bind(a arrow.Array) error {
 
 func (g float32Getter) at(i int) pq.Value { return pq.FloatValue(g.vals[i]) }
 
+func (g *float32Getter) bytes() int64 { return 4 * int64(len(g.vals)) }
+
 func (g *float32Getter) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
 	vals := g.vals[lo : lo+len(dst)]
 	if v.bits == nil {
@@ -438,6 +446,8 @@ func (g *float64Getter) bind(a arrow.Array) error {
 }
 
 func (g float64Getter) at(i int) pq.Value { return pq.DoubleValue(g.vals[i]) }
+
+func (g *float64Getter) bytes() int64 { return 8 * int64(len(g.vals)) }
 
 func (g *float64Getter) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
 	vals := g.vals[lo : lo+len(dst)]
@@ -473,6 +483,8 @@ func (g *boolGetter) bind(a arrow.Array) error {
 }
 
 func (g boolGetter) at(i int) pq.Value { return pq.BooleanValue(bitutil.BitIsSet(g.bits, g.off+i)) }
+
+func (g *boolGetter) bytes() int64 { return int64(len(g.bits)) }
 
 func (g *boolGetter) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
 	for k := range dst {
@@ -511,6 +523,15 @@ func (g bytesGetter[O]) at(i int) pq.Value {
 	return pq.ByteArrayValue(g.data[g.offsets[i]:g.offsets[i+1]])
 }
 
+func (g *bytesGetter[O]) bytes() int64 {
+	if len(g.offsets) == 0 {
+		return 0
+	}
+	// Plain encoding: a 4-byte length and the bytes of each value.
+	n := int64(len(g.offsets) - 1)
+	return 4*n + int64(g.offsets[n]-g.offsets[0])
+}
+
 func (g *bytesGetter[O]) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
 	offs, data := g.offsets[lo:lo+len(dst)+1], g.data
 	if v.bits == nil {
@@ -544,6 +565,8 @@ func (g *date64Getter) bind(a arrow.Array) error {
 func (g date64Getter) at(i int) pq.Value {
 	return pq.Int32Value(int32(floorDiv(int64(g.vals[i]), 86_400_000)))
 }
+
+func (g *date64Getter) bytes() int64 { return 4 * int64(len(g.vals)) }
 
 func (g *date64Getter) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
 	vals := g.vals[lo : lo+len(dst)]
@@ -597,6 +620,8 @@ func (g timestampGetter) at(i int) pq.Value {
 	return pq.Int64Value(v)
 }
 
+func (g *timestampGetter) bytes() int64 { return 8 * int64(len(g.vals)) }
+
 func (g *timestampGetter) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
 	if g.mul > 1 || g.div > 1 {
 		for k := range dst {
@@ -632,14 +657,15 @@ func (g *timestampGetter) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v
 type dictGetter struct {
 	values    getter // bound to the dictionary
 	arr       *array.Dictionary
+	dict      arrow.Array
 	dictNulls validity
 }
 
 func (g *dictGetter) bind(a arrow.Array) error {
 	g.arr = a.(*array.Dictionary)
-	dict := g.arr.Dictionary()
-	g.dictNulls = validityOf(dict)
-	return g.values.bind(dict)
+	g.dict = g.arr.Dictionary()
+	g.dictNulls = validityOf(g.dict)
+	return g.values.bind(g.dict)
 }
 
 func (g *dictGetter) valid(v validity, i int) bool {
@@ -656,6 +682,14 @@ func (g *dictGetter) anyNull(v validity, lo, hi int) bool {
 }
 
 func (g *dictGetter) at(i int) pq.Value { return g.values.at(g.arr.GetValueIndex(i)) }
+
+func (g *dictGetter) bytes() int64 {
+	n := int64(g.dict.Len())
+	if n == 0 {
+		return 0
+	}
+	return g.values.bytes() * int64(g.arr.Len()) / n
+}
 
 func (g *dictGetter) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
 	for k := range dst {
