@@ -30,8 +30,11 @@ import (
 // line being written; the reader stops at a cut line.
 //
 // A replay reads a user's files in name order (oldest first) and answers each
-// request with the body archived for it, the newest when one was archived more
-// than once. Klauspost's gzip is used instead of compress/gzip for its speed:
+// request with the bodies archived for it in the order they were archived (the
+// last one again once they are used up), so that replaying the archive of several
+// runs reads what each run read: after the last page of one run (hasMore false)
+// the source goes on with the next run's request when the archive holds an
+// unused answer to it. Klauspost's gzip is used instead of compress/gzip for its speed:
 // decompression bounds how fast a replay runs.
 
 type archiveWriter struct {
@@ -163,8 +166,19 @@ type replayReader struct {
 // replayUser holds the answers of one user, read on first use.
 type replayUser struct {
 	once   sync.Once
-	bodies map[string][]byte
+	mu     sync.Mutex
+	bodies map[string][][]byte // by request, in archive order
+	used   map[string]int      // answers used per request
 	err    error
+}
+
+func (r *replayReader) load(user string) (*replayUser, error) {
+	ru := r.user(user)
+	ru.once.Do(func() {
+		ru.bodies, ru.err = readArchive(userDir(r.dir, user))
+		ru.used = map[string]int{}
+	})
+	return ru, ru.err
 }
 
 func newReplayReader(dir string) *replayReader {
@@ -198,19 +212,34 @@ func (r *replayReader) user(user string) *replayUser {
 	return ru
 }
 
-// lookup returns the archived body for request of user.
+// lookup returns the next archived body for request of user.
 func (r *replayReader) lookup(user, request string) ([]byte, error) {
-	ru := r.user(user)
-	ru.once.Do(func() { ru.bodies, ru.err = readArchive(userDir(r.dir, user)) })
-	if ru.err != nil {
-		return nil, ru.err
+	ru, err := r.load(user)
+	if err != nil {
+		return nil, err
 	}
-	body, ok := ru.bodies[request]
-	if !ok {
-		return nil, fmt.Errorf("azumio: replay: user %s: %s: %w (%d answers archived for the user in %s)",
+	ru.mu.Lock()
+	defer ru.mu.Unlock()
+	list := ru.bodies[request]
+	if len(list) == 0 {
+		return nil, fmt.Errorf("azumio: replay: user %s: %s: %w (%d requests archived for the user in %s)",
 			user, request, errReplay, len(ru.bodies), userDir(r.dir, user))
 	}
-	return body, nil
+	i := min(ru.used[request], len(list)-1)
+	ru.used[request] = i + 1
+	return list[i], nil
+}
+
+// unused reports whether the archive holds an answer to request of user that
+// the replay has not used yet.
+func (r *replayReader) unused(user, request string) bool {
+	ru, err := r.load(user)
+	if err != nil {
+		return false
+	}
+	ru.mu.Lock()
+	defer ru.mu.Unlock()
+	return ru.used[request] < len(ru.bodies[request])
 }
 
 // release drops what was read for user.
@@ -221,13 +250,13 @@ func (r *replayReader) release(user string) {
 }
 
 // readArchive reads every file of a user's archive directory.
-func readArchive(dir string) (map[string][]byte, error) {
+func readArchive(dir string) (map[string][][]byte, error) {
 	names, err := filepath.Glob(filepath.Join(dir, "*.jsonl.gz"))
 	if err != nil {
 		return nil, fmt.Errorf("azumio: replay: %w", err)
 	}
 	slices.Sort(names)
-	bodies := map[string][]byte{}
+	bodies := map[string][][]byte{}
 	for _, name := range names {
 		if err := readArchiveFile(name, bodies); err != nil {
 			return nil, err
@@ -236,7 +265,7 @@ func readArchive(dir string) (map[string][]byte, error) {
 	return bodies, nil
 }
 
-func readArchiveFile(name string, bodies map[string][]byte) error {
+func readArchiveFile(name string, bodies map[string][][]byte) error {
 	f, err := os.Open(name)
 	if err != nil {
 		return fmt.Errorf("azumio: replay: %w", err)
@@ -264,7 +293,7 @@ func readArchiveFile(name string, bodies map[string][]byte) error {
 		if err != nil {
 			return fmt.Errorf("azumio: replay %s: line %d: %w", name, n, err)
 		}
-		bodies[req] = body
+		bodies[req] = append(bodies[req], body)
 	}
 }
 

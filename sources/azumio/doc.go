@@ -104,5 +104,9 @@
 // JSON lines with the request that produced it (see archive.go); `replay: DIR`
 // reads such an archive instead of calling the API (needing no credentials; the
 // units are the archive's users), to re-run a pipeline or benchmark the rest of
-// it. A request the archive does not hold fails the user with a message saying so.
+// it. Each request is answered with the answers archived for it in their order,
+// and where one run ended (hasMore false) the replay goes on with the request a
+// later run made next, so that replaying the archive of several runs from scratch
+// exports what those runs exported. A request the archive does not hold fails the
+// user with a message naming it.
 package azumio

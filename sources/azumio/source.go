@@ -387,13 +387,8 @@ func (r *reader) checkins(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("azumio: user %s: %w", r.user, err)
 		}
-		q := url.Values{}
-		if r.s.types != "" {
-			q.Set(api.TypeParam, r.s.types)
-		}
-		q.Set(api.SinceParam, strconv.FormatInt(r.pos.Since, 10))
-		q.Set(api.LimitParam, strconv.Itoa(limit))
-		req := request{method: http.MethodGet, path: api.CheckinsPath, query: q}
+		req := r.checkinsRequest(r.pos.Since, limit)
+		q := req.query
 		if err := r.s.client.do(ctx, r.user, req, &r.buf, r.page.decode); err != nil {
 			return err
 		}
@@ -428,11 +423,28 @@ func (r *reader) checkins(ctx context.Context) error {
 		if err := r.exportPage(ctx, since, newSince); err != nil {
 			return err
 		}
+		limit = api.PageSize
 		if !p.hasMore {
+			// Replaying the archive of several runs: go on where a later
+			// run went on, if it did.
+			if rp := r.s.client.replay; rp != nil && rp.unused(r.user, r.checkinsRequest(r.pos.Since, limit).key()) {
+				continue
+			}
 			return nil
 		}
-		limit = api.PageSize
 	}
+}
+
+// checkinsRequest is the request of the check-ins page from since.
+func (r *reader) checkinsRequest(since int64, limit int) request {
+	api := r.s.cfg.API
+	q := url.Values{}
+	if r.s.types != "" {
+		q.Set(api.TypeParam, r.s.types)
+	}
+	q.Set(api.SinceParam, strconv.FormatInt(since, 10))
+	q.Set(api.LimitParam, strconv.Itoa(limit))
+	return request{method: http.MethodGet, path: api.CheckinsPath, query: q}
 }
 
 // exportPage emits the new check-ins of the page just decoded, grouped by type,
