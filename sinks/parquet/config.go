@@ -25,7 +25,7 @@ type Config struct {
 	Compression      string         `yaml:"compression" doc:"page compression: none, snappy, zstd or gzip (default zstd)"`
 	CompressionLevel int            `yaml:"compression_level" doc:"zstd level 1..22 (mapped onto 4 speeds: 1-2, 3-5, 6-9, 10+) or gzip level 1..9 (default: zstd 1 as pyarrow, gzip 6)"`
 	RowGroupRows     int64          `yaml:"row_group_rows" doc:"rows per row group at most (default 131072)"`
-	RowGroupBytes    files.ByteSize `yaml:"row_group_bytes" doc:"bytes per row group at most, as encoded; bounds the sink's memory per open file (default 64MiB)"`
+	RowGroupBytes    files.ByteSize `yaml:"row_group_bytes" doc:"bytes per row group at most, as encoded; bounds the sink's memory per open file (default 64MiB, or roll.bytes if smaller)"`
 	PageBytes        files.ByteSize `yaml:"page_bytes" doc:"target size of a data page before compression (default 1MiB)"`
 	Dictionary       bool           `yaml:"dictionary" doc:"dictionary-encode columns (not booleans); a column whose dictionary outgrows page_bytes falls back to plain (default true)"`
 	// DictionaryColumns overrides Dictionary per column: a top-level column

@@ -40,8 +40,10 @@ func New(_ context.Context, env core.Env) (core.Sink, error) {
 
 // NewSink returns a files.Sink writing cfg's Parquet files under cfg.Path,
 // with mem for the copies made when splitting batches by partition (nil: the
-// default allocator). It fails with every invalid option (see
-// Config.Problems and files.Options.Problems). It does no I/O.
+// default allocator). When roll.bytes is below row_group_bytes, row groups
+// are cut at roll.bytes, since a file grows by whole row groups. It fails with
+// every invalid option (see Config.Problems and files.Options.Problems). It
+// does no I/O.
 func NewSink(cfg Config, mem memory.Allocator) (*files.Sink, error) {
 	if ps := cfg.allProblems(); len(ps) > 0 {
 		errs := make([]error, len(ps))
@@ -50,7 +52,13 @@ func NewSink(cfg Config, mem memory.Allocator) (*files.Sink, error) {
 		}
 		return nil, errors.Join(errs...)
 	}
-	f, err := NewFormat(cfg)
+	fcfg := cfg
+	if cfg.Roll.Bytes > 0 && cfg.Roll.Bytes < cfg.RowGroupBytes {
+		// A file grows a row group at a time: row groups no larger than
+		// roll.bytes let files roll near that size.
+		fcfg.RowGroupBytes = max(minRowGroupBytes, cfg.Roll.Bytes)
+	}
+	f, err := NewFormat(fcfg)
 	if err != nil {
 		return nil, err
 	}

@@ -328,3 +328,46 @@ func TestSinkRejectsUnsupportedSchema(t *testing.T) {
 		t.Errorf("got files %v, want none", got)
 	}
 }
+
+func TestSinkRollsBySize(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	cfg := DefaultConfig()
+	cfg.Path = t.TempDir()
+	cfg.Compression = "none"
+	cfg.Roll = files.Roll{Bytes: 256 << 10} // row groups are 64 MiB by default
+	s, err := NewSink(cfg, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rolls := 0
+	for i := range 20 {
+		b := manyRows(t, mem, i*5000, 5000) // about 100 KiB each
+		write(t, s, core.Batch{Stream: "many", Unit: "u", Record: b})
+		if s.CommitWanted() {
+			rolls++
+			prepareAndCommit(t, s)
+		}
+	}
+	prepareAndCommit(t, s)
+	names := committedFiles(t, cfg.Path)
+	if rolls < 4 || len(names) < rolls || len(names) > rolls+1 {
+		t.Fatalf("got %d rolls and files %v, want at least 4 rolls of 256 KiB out of ~2 MB", rolls, names)
+	}
+	var rows int64
+	for i, n := range names {
+		fi, err := os.Stat(filepath.Join(cfg.Path, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A file closes after the batch that brings it past roll.bytes.
+		if i < rolls && (fi.Size() < 256<<10 || fi.Size() > 512<<10) {
+			t.Errorf("%s: got %d bytes, want 256 to 512 KiB", n, fi.Size())
+		}
+		rows += fileMeta(t, filepath.Join(cfg.Path, n)).NumRows()
+	}
+	if rows != 100000 {
+		t.Errorf("got %d rows in all files, want 100000", rows)
+	}
+}
