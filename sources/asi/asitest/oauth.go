@@ -104,6 +104,13 @@ func (s *Server) authenticate(r *http.Request) (*user, string) {
 // clientOK checks the client's HTTP Basic credentials.
 func clientOK(r *http.Request) bool {
 	id, secret, ok := r.BasicAuth()
+	// RFC 6749 §2.3.1: the client id and secret are form-encoded first.
+	if u, err := url.QueryUnescape(id); err == nil {
+		id = u
+	}
+	if u, err := url.QueryUnescape(secret); err == nil {
+		secret = u
+	}
 	return ok && subtle.ConstantTimeCompare([]byte(id), []byte(ClientID)) == 1 &&
 		subtle.ConstantTimeCompare([]byte(secret), []byte(ClientSecret)) == 1
 }

@@ -59,11 +59,17 @@ func DefaultOptions() Options {
 	}
 }
 
-// Problems returns every invalid option, each as "option: what is wrong".
-func (o Options) Problems() []error {
-	var errs []error
+// Problem is one invalid option, named by its yaml key.
+type Problem struct {
+	Option string
+	Msg    string
+}
+
+// Problems returns every invalid option.
+func (o Options) Problems() []Problem {
+	var ps []Problem
 	add := func(opt, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", opt, fmt.Sprintf(format, args...)))
+		ps = append(ps, Problem{opt, fmt.Sprintf(format, args...)})
 	}
 	counts := []struct {
 		name string
@@ -90,13 +96,13 @@ func (o Options) Problems() []error {
 	if o.PageLimit < 1 || o.PageLimit > MaxLimit {
 		add("page_limit", "must be between 1 and %d, got %d", MaxLimit, o.PageLimit)
 	}
-	return errs
+	return ps
 }
 
 func (o Options) check() error {
-	errs := o.Problems()
-	for i, e := range errs {
-		errs[i] = fmt.Errorf("asitest: %w", e)
+	var errs []error
+	for _, p := range o.Problems() {
+		errs = append(errs, fmt.Errorf("asitest: %s: %s", p.Option, p.Msg))
 	}
 	return errors.Join(errs...)
 }
