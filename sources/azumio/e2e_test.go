@@ -140,11 +140,17 @@ func csvRows(t *testing.T, root, prefix string) []map[string]string {
 	return rows
 }
 
-// csvVersions returns "user/id/version" of every committed check-in row, sorted.
+// csvVersions returns "user/id/version" of every committed check-in row under
+// dir/out, sorted.
 func csvVersions(t *testing.T, dir string) []string {
 	t.Helper()
+	return csvVersionsIn(t, filepath.Join(dir, "out"))
+}
+
+func csvVersionsIn(t *testing.T, root string) []string {
+	t.Helper()
 	var out []string
-	for _, row := range csvRows(t, filepath.Join(dir, "out"), "azumio.checkins.") {
+	for _, row := range csvRows(t, root, "azumio.checkins.") {
 		out = append(out, row["user_id"]+"/"+row["id"]+"/"+row["version"])
 	}
 	sort.Strings(out)
