@@ -3,6 +3,8 @@ package azumio_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -255,5 +257,87 @@ emulator: { users: 2 }
 	c, _ = core.NewConfig("p.yaml", "source.config", []byte("base_url: emulator\nemulator: { users: 2, checkins: 5 }\n"))
 	if cfg, err := azumio.DecodeConfig(c); err != nil || cfg.Emulator.Users != 2 || cfg.Emulator.Checkins != 5 || cfg.Emulator.Seed != 1 {
 		t.Errorf("emulator config: got %+v, %v", cfg.Emulator, err)
+	}
+}
+
+func TestSubscriptions(t *testing.T) {
+	srv := azumiotest.NewServer(t, azumiotest.Options{Seed: 1, Users: 2, Checkins: 3})
+	cfg := testConfig(t, srv)
+	tokens, err := azumio.OpenTokens(cfg.Tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := azumio.NewClient(cfg, tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	cb := "https://hooks.example/azumio/user/10002"
+	subs, err := c.Subscribe(ctx, "10002", cb, []string{"steps", "sleeptime"})
+	if err != nil || len(subs) != 1 || subs[0].URL != cb || strings.Join(subs[0].Types, ",") != "steps,sleeptime" || subs[0].UserID != "10002" {
+		t.Fatalf("Subscribe: got %+v, %v", subs, err)
+	}
+	if got, _ := srv.Subscribed("10002"); got != cb {
+		t.Errorf("emulator: got callback %q, want %q", got, cb)
+	}
+	if subs, err := c.Subscriptions(ctx, "10001"); err != nil || len(subs) != 0 {
+		t.Errorf("Subscriptions of 10001: got %+v, %v, want none", subs, err)
+	}
+	if err := c.Unsubscribe(ctx, "10002", "https://other.example/"); err == nil {
+		t.Errorf("Unsubscribe of another URL: got no error")
+	}
+	if err := c.Unsubscribe(ctx, "10002", cb); err != nil {
+		t.Errorf("Unsubscribe: %v", err)
+	}
+	if subs, err := c.Subscriptions(ctx, "10002"); err != nil || len(subs) != 0 {
+		t.Errorf("after Unsubscribe: got %+v, %v", subs, err)
+	}
+	if _, err := c.Subscribe(ctx, "10002", "not a url", nil); err == nil {
+		t.Errorf("Subscribe to a bad URL: got no error")
+	}
+}
+
+func TestBrowserLoginFlow(t *testing.T) {
+	srv := azumiotest.NewServer(t, azumiotest.Options{Seed: 1, Users: 3, Checkins: 3, TokenTTL: time.Hour})
+	srv.SetAuthorizeUser("10003")
+	cfg := testConfig(t, srv)
+	c, err := azumio.NewClient(cfg, azumio.NewTokens(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	redirect := "http://127.0.0.1:1/callback"
+	u, err := url.Parse(c.AuthCodeURL(redirect, "st4te"))
+	if err != nil || u.Path != "/api2/authorize" || u.Query().Get("client_id") != srv.ClientID() || u.Query().Get("redirect_uri") != redirect {
+		t.Fatalf("AuthCodeURL: got %v", u)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Get(u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	back, _ := url.Parse(resp.Header.Get("Location"))
+	if back.Query().Get("state") != "st4te" {
+		t.Fatalf("redirect: got %s, want the state back", back)
+	}
+	ctx := context.Background()
+	tok, err := c.Exchange(ctx, back.Query().Get("code"), redirect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.AccessToken == "" || tok.RefreshToken == "" || time.Until(tok.Expiry) < 59*time.Minute {
+		t.Errorf("Exchange: got %+v, want tokens expiring in an hour", tok)
+	}
+	tmp := azumio.NewTokens("")
+	tmp.Put("me", tok)
+	c2, _ := azumio.NewClient(cfg, tmp)
+	defer c2.Close()
+	if id, err := c2.UserID(ctx, "me"); err != nil || id != "10003" {
+		t.Errorf("UserID: got %q, %v, want 10003", id, err)
+	}
+	if _, err := c.Exchange(ctx, "wrong", redirect); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("Exchange of a bad code: got %v", err)
 	}
 }
