@@ -20,6 +20,10 @@ func TestMemoryBoundedByRowGroup(t *testing.T) {
 
 	cfg := DefaultConfig()
 	cfg.RowGroupBytes, cfg.PageBytes = 1<<20, 256<<10
+	// Snappy keeps no state between pages: zstd's encoders (16 MiB of
+	// history) sit in a pool that the GC empties at times, which would blur
+	// the measure.
+	cfg.Compression = "snappy"
 	f, err := NewFormat(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -54,10 +58,9 @@ func TestMemoryBoundedByRowGroup(t *testing.T) {
 	t.Logf("%d rows, %d MiB of Parquet: heap +%d KiB after a quarter, +%d KiB at the end, peak +%d KiB",
 		batches*rec.NumRows(), out.n>>20, early>>10, last>>10, peak>>10)
 
-	// Two row groups, two pages per column, and the zstd encoder's history
-	// buffers (16 MiB, allocated once per Format).
+	// Two row groups, two pages per column, and some.
 	leaves := int64(rec.Schema().NumFields())
-	if bound := 2*int64(cfg.RowGroupBytes) + 2*leaves*int64(cfg.PageBytes) + 24<<20; peak > bound {
+	if bound := 2*int64(cfg.RowGroupBytes) + 2*leaves*int64(cfg.PageBytes) + 8<<20; peak > bound {
 		t.Errorf("heap grew by %d KiB, want at most %d KiB", peak>>10, bound>>10)
 	}
 	if grown := last - early; grown > 4<<20 {
