@@ -27,7 +27,7 @@ type Config struct {
 	RowGroupRows     int64          `yaml:"row_group_rows" doc:"rows per row group at most (default 131072)"`
 	RowGroupBytes    files.ByteSize `yaml:"row_group_bytes" doc:"bytes per row group at most, as encoded; bounds the sink's memory per open file (default 64MiB, or roll.bytes if smaller)"`
 	PageBytes        files.ByteSize `yaml:"page_bytes" doc:"target size of a data page before compression (default 1MiB)"`
-	Dictionary       bool           `yaml:"dictionary" doc:"dictionary-encode columns (not booleans); a column whose dictionary outgrows page_bytes falls back to plain (default true)"`
+	Dictionary       bool           `yaml:"dictionary" doc:"dictionary-encode columns, but booleans and columns whose first 4096 rows in a file are mostly distinct values; a dictionary that outgrows page_bytes falls back to plain (default true)"`
 	// DictionaryColumns overrides Dictionary per column: a top-level column
 	// name, or a dotted path to a struct field ("position.lat"); the longest
 	// matching path wins. Names that a stream's schema does not have are ignored,
