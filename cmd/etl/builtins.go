@@ -2,7 +2,9 @@ package main
 
 // The built-in components register themselves in core's registry from init().
 import (
+	_ "github.com/etl-toolkit/etl/core/siunits"
 	_ "github.com/etl-toolkit/etl/sinks/csv"
 	_ "github.com/etl-toolkit/etl/sinks/discard"
+	_ "github.com/etl-toolkit/etl/sinks/parquet"
 	_ "github.com/etl-toolkit/etl/sources/generate"
 )
