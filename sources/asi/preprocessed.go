@@ -410,7 +410,13 @@ func decodePage(results []json.RawMessage, want func(string) bool) *pageRows {
 			p.rejects = append(p.rejects, reject{raw: msg, reason: "message is not a JSON object"})
 			continue
 		}
-		for name, raw := range m {
+		names := make([]string, 0, len(m))
+		for name := range m {
+			names = append(names, name)
+		}
+		slices.Sort(names) // dead letters in a stable order
+		for _, name := range names {
+			raw := m[name]
 			if want != nil && !want(name) {
 				continue
 			}
