@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -13,10 +14,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
-// crashPipeline exports 4 units × 60,000 generated rows to CSV, rolling (and so
-// committing) every 7,000 rows, so that kills land before, inside and after commits.
+// crashPipeline exports 4 units × 60,000 generated rows to CSV and to Parquet
+// (fan-out: a position is saved only when both have committed), the CSV sink
+// rolling (and so committing) every 7,000 rows, so that kills land before, inside
+// and after commits.
 const crashPipeline = `version: 1
 name: crash
 state: ./state
@@ -31,6 +38,10 @@ sinks:
       path: ./out
       partition_by: [stream, unit]
       roll: { rows: 7000 }
+  - plugin: parquet
+    config:
+      path: ./lake
+      partition_by: [stream, unit]
 `
 
 // TestCrashExactlyOnce kills a running `etl run` with SIGKILL at 20 random moments,
@@ -48,6 +59,10 @@ func TestCrashExactlyOnce(t *testing.T) {
 	want := committedRows(t, filepath.Join(ref, "out"))
 	if len(want) != 4*60000 {
 		t.Fatalf("reference run: got %d rows, want %d", len(want), 4*60000)
+	}
+	wantLake := parquetRows(t, filepath.Join(ref, "lake"))
+	if len(wantLake) != 4*60000 {
+		t.Fatalf("reference run: got %d Parquet rows, want %d", len(wantLake), 4*60000)
 	}
 
 	dir := t.TempDir()
@@ -78,8 +93,9 @@ func TestCrashExactlyOnce(t *testing.T) {
 			if err != nil {
 				t.Fatalf("run %d failed: %v\n%s", kills, err, stderr.String())
 			}
-			checkRows(t, dir, want)
+			checkRows(t, dir, want, wantLake)
 			os.RemoveAll(filepath.Join(dir, "out"))
+			os.RemoveAll(filepath.Join(dir, "lake"))
 			os.RemoveAll(filepath.Join(dir, "state"))
 			continue
 		case <-time.After(delay):
@@ -88,32 +104,88 @@ func TestCrashExactlyOnce(t *testing.T) {
 		<-done
 		kills++
 		// After every kill the visible files are whole and hold no duplicate.
-		got := committedRows(t, filepath.Join(dir, "out"))
-		seen := map[string]bool{}
-		for _, r := range got {
-			if seen[r] {
-				t.Fatalf("after kill %d (at %s): row %q committed twice", kills, delay, r)
+		for _, got := range [][]string{committedRows(t, filepath.Join(dir, "out")), parquetRows(t, filepath.Join(dir, "lake"))} {
+			for i := 1; i < len(got); i++ {
+				if got[i] == got[i-1] {
+					t.Fatalf("after kill %d (at %s): row %q committed twice", kills, delay, got[i])
+				}
 			}
-			seen[r] = true
 		}
 	}
 	if _, stderr, code := etl(t, dir, "run", "--progress", "none", "p.yaml"); code != 0 {
 		t.Fatalf("final run: exit %d\n%s", code, stderr)
 	}
-	checkRows(t, dir, want)
+	checkRows(t, dir, want, wantLake)
 }
 
-func checkRows(t *testing.T, dir string, want []string) {
+func checkRows(t *testing.T, dir string, want, wantLake []string) {
 	t.Helper()
-	got := committedRows(t, filepath.Join(dir, "out"))
-	if len(got) != len(want) {
-		t.Fatalf("got %d committed rows, want %d (exactly once)", len(got), len(want))
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("row %d: got %q, want %q", i, got[i], want[i])
+	for _, c := range []struct {
+		name      string
+		got, want []string
+	}{
+		{"CSV", committedRows(t, filepath.Join(dir, "out")), want},
+		{"Parquet", parquetRows(t, filepath.Join(dir, "lake")), wantLake},
+	} {
+		if len(c.got) != len(c.want) {
+			t.Fatalf("%s: got %d committed rows, want %d (exactly once)", c.name, len(c.got), len(c.want))
+		}
+		for i := range c.want {
+			if c.got[i] != c.want[i] {
+				t.Fatalf("%s row %d: got %q, want %q", c.name, i, c.got[i], c.want[i])
+			}
 		}
 	}
+}
+
+// parquetRows reads every visible Parquet file under root with arrow's pqarrow
+// and returns the rows as text, sorted, each prefixed by its partition directory.
+// A partial file fails the test: its footer is missing.
+func parquetRows(t *testing.T, root string) []string {
+	t.Helper()
+	var rows []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) && path == root {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		if d.IsDir() || strings.HasPrefix(d.Name(), ".") || !strings.HasSuffix(d.Name(), ".parquet") {
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		tbl, err := pqarrow.ReadTable(context.Background(), f, nil, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+		if err != nil {
+			return fmt.Errorf("%s: partial or corrupt file: %w", path, err)
+		}
+		defer tbl.Release()
+		rel, _ := filepath.Rel(root, filepath.Dir(path))
+		tr := array.NewTableReader(tbl, 1<<16)
+		defer tr.Release()
+		for tr.Next() {
+			rec := tr.RecordBatch()
+			for i := 0; i < int(rec.NumRows()); i++ {
+				var b strings.Builder
+				b.WriteString(rel)
+				for _, col := range rec.Columns() {
+					b.WriteString("|")
+					b.WriteString(col.ValueStr(i))
+				}
+				rows = append(rows, b.String())
+			}
+		}
+		return tr.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(rows)
+	return rows
 }
 
 // committedRows reads every visible CSV file under root (temp files start with a
