@@ -1,6 +1,7 @@
 package azumio
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -226,4 +227,13 @@ func (c Config) check(report errorf, emulatorSet bool) []error {
 		}
 	}
 	return errs
+}
+
+// Check returns every problem of c at once, joined, or nil: the checks the
+// plugin's factory makes, for tools that build a Config without a pipeline file.
+func (c Config) Check() error {
+	report := func(key, format string, args ...any) error {
+		return fmt.Errorf("azumio: "+key+": "+format, args...)
+	}
+	return errors.Join(c.check(report, false)...)
 }

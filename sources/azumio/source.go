@@ -102,11 +102,8 @@ var _ core.Source = (*Source)(nil)
 // NewSource checks cfg and builds a source. It returns every problem of cfg at
 // once, joined.
 func NewSource(cfg Config, opts ...Option) (*Source, error) {
-	report := func(key, format string, args ...any) error {
-		return fmt.Errorf("azumio: "+key+": "+format, args...)
-	}
-	if errs := cfg.check(report, false); len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := cfg.Check(); err != nil {
+		return nil, err
 	}
 	o := sourceOptions{mem: memory.DefaultAllocator}
 	for _, f := range opts {
