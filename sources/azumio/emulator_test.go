@@ -2,10 +2,14 @@ package azumio_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
+	"time"
 
+	_ "github.com/etl-toolkit/etl/core/siunits"
 	"github.com/etl-toolkit/etl/internal/duckdbtest"
 	"github.com/etl-toolkit/etl/sources/azumio/azumiotest"
 )
@@ -86,5 +90,63 @@ func TestInProcessEmulatorToParquetAndCSV(t *testing.T) {
 	}
 	if sum.Rows() != 0 {
 		t.Errorf("second run: got %d rows, want 0", sum.Rows())
+	}
+}
+
+// TestNightlyPipelineRunsAgainstTheEmulator runs pipelines/azumio-nightly.yaml
+// as shipped, with its environment pointing at an emulator: it loads, builds,
+// exports every check-in once through si_units into Parquet, and a second run
+// after changes exports only them.
+func TestNightlyPipelineRunsAgainstTheEmulator(t *testing.T) {
+	src, err := os.ReadFile("../../pipelines/azumio-nightly.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := azumiotest.NewServer(t, azumiotest.Options{Seed: 13, Users: 3, Checkins: 60})
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens.json")
+	if err := srv.WriteTokens(tokens); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"DIR": dir, "AZUMIO_STATE": filepath.Join(dir, "state"), "AZUMIO_LAKE": filepath.Join(dir, "lake"),
+		"AZUMIO_BASE_URL": srv.URL(), "AZUMIO_CLIENT_ID": srv.ClientID(), "AZUMIO_CLIENT_SECRET": srv.ClientSecret(),
+		"AZUMIO_TOKENS": tokens,
+	}
+	// As fast as the emulator allows: the shipped rate is for the real service.
+	yaml := strings.Replace(string(src), "requests_per_second: 5", "requests_per_second: 0", 1)
+	if _, err := runPipeline(t, yaml, env); err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	first := allRefs(srv)
+	changes := srv.Advance(time.Hour, azumiotest.Changes{New: 2, Edited: 1, Deleted: 1})
+	sum, err := runPipeline(t, yaml, env)
+	if err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	var rows int64
+	for _, s := range sum.Streams {
+		if strings.HasPrefix(s.Stream, "azumio.checkins.") {
+			rows += s.Rows
+		}
+	}
+	if rows != int64(len(changes)) {
+		t.Errorf("second run: got %d check-in rows, want %d", rows, len(changes))
+	}
+	glob := duckdbtest.Literal(filepath.Join(dir, "lake", "azumio", "stream=azumio.checkins.*", "*.parquet"))
+	var got []string
+	for _, r := range duckdbtest.Query(t, "SELECT user_id || '/' || id || '/' || version AS v FROM read_parquet("+glob+", union_by_name = true)") {
+		got = append(got, r["v"].(string))
+	}
+	sort.Strings(got)
+	checkVersions(t, "the lake", got, refVersions(first, changes))
+	// si_units made joules of the calories and kept the kilocalories beside them.
+	steps := duckdbtest.Literal(filepath.Join(dir, "lake", "azumio", "stream=azumio.checkins.steps", "*.parquet"))
+	r := duckdbtest.Query(t, "SELECT count(*) AS n FROM read_parquet("+steps+") WHERE abs(calories - calories_kcal * 4184) > 1e-6 * calories")
+	if fmt.Sprint(r[0]["n"]) != "0" {
+		t.Errorf("calories: %v rows where calories != calories_kcal × 4184", r[0]["n"])
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "lake", "raw", "azumio", "user=*", "*.jsonl.gz")); len(files) != 6 {
+		t.Errorf("raw archive: got %d files, want 6 (3 users × 2 runs)", len(files))
 	}
 }
