@@ -1,0 +1,173 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/etl-toolkit/etl/core"
+	"github.com/etl-toolkit/etl/plugins/internal/wire"
+	pb "github.com/etl-toolkit/etl/plugins/proto"
+)
+
+// sinkServer serves one core.Sink. The host never calls it concurrently,
+// except that the Write stream stays open across the other calls; mu keeps
+// the sink's own calls one at a time all the same.
+type sinkServer struct {
+	pb.UnimplementedSinkServer
+	component
+	factory core.Factory[core.Sink]
+	broker  *plugin.GRPCBroker
+
+	mu   sync.Mutex
+	sink core.Sink
+	mem  memory.Allocator
+}
+
+func (s *sinkServer) Spec(context.Context, *pb.SpecRequest) (*pb.SpecResponse, error) {
+	return s.spec(), nil
+}
+
+func (s *sinkServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sink != nil {
+		return nil, wire.ToStatus(errConfigured)
+	}
+	env, err := s.env(s.broker, req)
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	sink, err := s.factory.New(ctx, env)
+	if err != nil {
+		s.closeConn()
+		return nil, wire.ToStatus(err)
+	}
+	s.sink, s.mem = sink, env.Mem
+	resp := &pb.ConfigureResponse{}
+	if l, ok := sink.(core.Locator); ok {
+		resp.Location, resp.Query = l.Location()
+	}
+	return resp, nil
+}
+
+func (s *sinkServer) configured() (core.Sink, error) {
+	if s.sink == nil {
+		return nil, errNotConfigured
+	}
+	return s.sink, nil
+}
+
+func (s *sinkServer) Check(ctx context.Context, _ *pb.CheckRequest) (*pb.CheckResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sink, err := s.configured()
+	if err == nil {
+		if c, ok := sink.(core.Checker); ok {
+			err = c.Check(ctx)
+		}
+	}
+	return &pb.CheckResponse{}, wire.ToStatus(err)
+}
+
+// Write reads batches until the host closes its side, writes each one to the
+// sink and answers it. After a failed Write it answers every later batch with
+// the same error without writing it.
+func (s *sinkServer) Write(stream pb.Sink_WriteServer) error {
+	var asm wire.Assembler
+	var failed *pb.Error
+	for {
+		c, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		complete, err := asm.Add(c)
+		if err != nil {
+			return wire.ToStatus(err)
+		}
+		if !complete {
+			continue
+		}
+		reply := &pb.WriteReply{Error: failed}
+		if failed == nil {
+			reply = s.write(stream.Context(), &asm)
+			failed = reply.Error
+		} else {
+			asm.Reset()
+		}
+		if err := stream.Send(reply); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *sinkServer) write(ctx context.Context, asm *wire.Assembler) *pb.WriteReply {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sink, err := s.configured()
+	if err != nil {
+		asm.Reset()
+		return &pb.WriteReply{Error: wire.ErrorProto(err)}
+	}
+	b, err := asm.Batch(s.mem)
+	if err != nil {
+		return &pb.WriteReply{Error: wire.ErrorProto(err)}
+	}
+	err = sink.Write(ctx, b)
+	b.Release() // the sink only borrowed it
+	reply := &pb.WriteReply{Error: wire.ErrorProto(err)}
+	if cr, ok := sink.(core.CommitRequester); ok && err == nil {
+		reply.CommitWanted = cr.CommitWanted()
+	}
+	return reply
+}
+
+func (s *sinkServer) Prepare(ctx context.Context, _ *pb.PrepareRequest) (*pb.PrepareResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sink, err := s.configured()
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	txn, err := sink.Prepare(ctx)
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	return &pb.PrepareResponse{Txn: txn, HasTxn: txn != nil}, nil
+}
+
+func (s *sinkServer) Commit(ctx context.Context, req *pb.CommitRequest) (*pb.CommitResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sink, err := s.configured()
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	if err := sink.Commit(ctx, req.Txn); err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	resp := &pb.CommitResponse{}
+	if st, ok := sink.(core.SinkStats); ok {
+		resp.Committed = st.Committed()
+	}
+	return resp, nil
+}
+
+func (s *sinkServer) Close(context.Context, *pb.CloseRequest) (*pb.CloseResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.closeConn()
+	if s.sink == nil {
+		return &pb.CloseResponse{}, nil
+	}
+	err := s.sink.Close()
+	s.sink = nil
+	return &pb.CloseResponse{}, wire.ToStatus(err)
+}

@@ -1,0 +1,144 @@
+package server
+
+import (
+	"context"
+	"sync"
+
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/etl-toolkit/etl/core"
+	"github.com/etl-toolkit/etl/plugins/internal/wire"
+	pb "github.com/etl-toolkit/etl/plugins/proto"
+)
+
+// sourceServer serves one core.Source; its calls may come concurrently, as
+// core.Source allows.
+type sourceServer struct {
+	pb.UnimplementedSourceServer
+	component
+	factory core.Factory[core.Source]
+	broker  *plugin.GRPCBroker
+
+	mu  sync.RWMutex // guards src; held shared by calls, exclusively by Configure and Close
+	src core.Source
+}
+
+func (s *sourceServer) Spec(context.Context, *pb.SpecRequest) (*pb.SpecResponse, error) {
+	return s.spec(), nil
+}
+
+func (s *sourceServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.src != nil {
+		return nil, wire.ToStatus(errConfigured)
+	}
+	env, err := s.env(s.broker, req)
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	src, err := s.factory.New(ctx, env)
+	if err != nil {
+		s.closeConn()
+		return nil, wire.ToStatus(err)
+	}
+	s.src = src
+	return &pb.ConfigureResponse{}, nil
+}
+
+// source returns the configured source with s.mu held shared; call the
+// returned release when done.
+func (s *sourceServer) source() (core.Source, func(), error) {
+	s.mu.RLock()
+	if s.src == nil {
+		s.mu.RUnlock()
+		return nil, nil, errNotConfigured
+	}
+	return s.src, s.mu.RUnlock, nil
+}
+
+func (s *sourceServer) Check(ctx context.Context, _ *pb.CheckRequest) (*pb.CheckResponse, error) {
+	src, release, err := s.source()
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	defer release()
+	if c, ok := src.(core.Checker); ok {
+		err = c.Check(ctx)
+	}
+	return &pb.CheckResponse{}, wire.ToStatus(err)
+}
+
+func (s *sourceServer) Units(ctx context.Context, _ *pb.UnitsRequest) (*pb.UnitsResponse, error) {
+	src, release, err := s.source()
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	defer release()
+	units, err := src.Units(ctx)
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	return &pb.UnitsResponse{Units: units}, nil
+}
+
+// Read streams what the source emits. emit blocks while gRPC's flow control
+// window is full (the host is not receiving), and fails once the host has
+// cancelled the call.
+func (s *sourceServer) Read(req *pb.ReadRequest, stream pb.Source_ReadServer) error {
+	src, release, err := s.source()
+	if err != nil {
+		return wire.ToStatus(err)
+	}
+	defer release()
+	var from core.Position
+	if req.HasFrom {
+		from = core.Position(req.From)
+		if from == nil {
+			from = core.Position{}
+		}
+	}
+	ctx := stream.Context()
+	emit := func(ectx context.Context, b core.Batch) error {
+		defer b.Release()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := ectx.Err(); err != nil {
+			return err
+		}
+		if _, err := wire.SendBatch(b, stream.Send); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		return nil
+	}
+	return wire.ToStatus(src.Read(ctx, req.Unit, from, emit))
+}
+
+func (s *sourceServer) Ack(ctx context.Context, req *pb.AckRequest) (*pb.AckResponse, error) {
+	src, release, err := s.source()
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	defer release()
+	pos := core.Position(req.Position)
+	if pos == nil {
+		pos = core.Position{}
+	}
+	return &pb.AckResponse{}, wire.ToStatus(src.Ack(ctx, req.Unit, pos))
+}
+
+func (s *sourceServer) Close(context.Context, *pb.CloseRequest) (*pb.CloseResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.closeConn()
+	if s.src == nil {
+		return &pb.CloseResponse{}, nil
+	}
+	err := s.src.Close()
+	s.src = nil
+	return &pb.CloseResponse{}, wire.ToStatus(err)
+}
