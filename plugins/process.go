@@ -91,7 +91,6 @@ func (o *Opener) start(t target, log *slog.Logger, kind string) (*process, error
 	return p, nil
 }
 
-
 func (p *process) dispense(kind string) error {
 	raw, err := p.rpc.Dispense(kind)
 	if err != nil {

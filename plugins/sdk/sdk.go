@@ -79,4 +79,3 @@ func buildVersion() string {
 	}
 	return "devel"
 }
-
