@@ -1,12 +1,16 @@
 package asi
 
 import (
+	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/etl-toolkit/etl/core"
 	"github.com/etl-toolkit/etl/sources/asi/asitest"
 )
 
@@ -237,4 +241,49 @@ func (c Config) problems(emulatorSet bool) []problem {
 		add("api.ranges_window", "must be at least 1s, got %s", a.RangesWindow)
 	}
 	return ps
+}
+
+// Check returns every problem of c, joined, each as "asi: option: problem".
+func (c Config) Check() error {
+	var errs []error
+	for _, p := range c.problems(!reflect.DeepEqual(c.Emulator, asitest.DefaultOptions())) {
+		errs = append(errs, fmt.Errorf("asi: %s: %s", p.key, p.msg))
+	}
+	return errors.Join(errs...)
+}
+
+// DecodeConfig decodes an asi source's config section onto DefaultConfig and
+// checks it, reporting every problem at its place in the pipeline file.
+func DecodeConfig(section core.Config) (Config, error) {
+	cfg := DefaultConfig()
+	var errs core.ConfigErrors
+	errs.Add(section.Decode(&cfg))
+	decoded := len(errs)
+	for _, p := range cfg.problems(!reflect.DeepEqual(cfg.Emulator, asitest.DefaultOptions())) {
+		e := section.Errorf(p.key, "%s", p.msg)
+		// A value Decode could not read is reported once, by Decode.
+		if !slices.ContainsFunc(errs[:decoded], func(d *core.ConfigError) bool { return d.Path == e.Path }) {
+			errs.Add(e)
+		}
+	}
+	return cfg, errs.Err()
+}
+
+// NewAPIClient returns a client of the service cfg names (not the emulator),
+// authenticated as cfg says, for commands that call the API outside a run.
+func NewAPIClient(cfg Config, hc *http.Client) (*Client, *Auth, error) {
+	if cfg.emulated() {
+		return nil, nil, fmt.Errorf("asi: base_url is %q: that emulator lives only as long as a run; start one with etl emulate asi and use its URL", Emulator)
+	}
+	if err := cfg.Check(); err != nil {
+		return nil, nil, err
+	}
+	if hc == nil {
+		hc = &http.Client{Timeout: cfg.Timeout}
+	}
+	auth := NewAuth(AuthOptions{BaseURL: cfg.BaseURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+		Tokens: cfg.Tokens, Username: cfg.Username, Password: cfg.Password, RefreshBefore: cfg.RefreshBefore, HTTP: hc})
+	c, err := NewClient(ClientOptions{BaseURL: cfg.BaseURL, Tokens: auth, HTTP: hc, Rate: cfg.Rate, Burst: cfg.Burst,
+		Retries: cfg.Retries, RetryWait: cfg.RetryWait})
+	return c, auth, err
 }

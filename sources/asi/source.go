@@ -2,12 +2,10 @@ package asi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -49,19 +47,8 @@ const (
 // DefaultConfig and reports every problem at once, each at its place in the
 // pipeline file.
 func newFromEnv(_ context.Context, env core.Env) (core.Source, error) {
-	cfg := DefaultConfig()
-	var errs core.ConfigErrors
-	errs.Add(env.Config.Decode(&cfg))
-	decoded := len(errs)
-	emulatorSet := !reflect.DeepEqual(cfg.Emulator, asitest.DefaultOptions())
-	for _, p := range cfg.problems(emulatorSet) {
-		e := env.Config.Errorf(p.key, "%s", p.msg)
-		// A value Decode could not read is reported once, by Decode.
-		if !slices.ContainsFunc(errs[:decoded], func(d *core.ConfigError) bool { return d.Path == e.Path }) {
-			errs.Add(e)
-		}
-	}
-	if err := errs.Err(); err != nil {
+	cfg, err := DecodeConfig(env.Config)
+	if err != nil {
 		return nil, err
 	}
 	return newSource(cfg, Options{Mem: env.Mem, Logger: env.Logger, DeadLetters: env.DeadLetters}), nil
@@ -113,13 +100,8 @@ type connection struct {
 // NewSource checks cfg and returns a source; it does no I/O. It returns every
 // problem of cfg at once, joined.
 func NewSource(cfg Config, opts Options) (*Source, error) {
-	emulatorSet := !reflect.DeepEqual(cfg.Emulator, asitest.DefaultOptions())
-	var errs []error
-	for _, p := range cfg.problems(emulatorSet) {
-		errs = append(errs, fmt.Errorf("asi: %s: %s", p.key, p.msg))
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := cfg.Check(); err != nil {
+		return nil, err
 	}
 	return newSource(cfg, opts), nil
 }
