@@ -1,0 +1,65 @@
+package plugins_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/etl-toolkit/etl/plugins"
+	"github.com/etl-toolkit/etl/plugins/sdk"
+
+	_ "github.com/etl-toolkit/etl/core/siunits"
+	_ "github.com/etl-toolkit/etl/sinks/csv"
+	_ "github.com/etl-toolkit/etl/sinks/discard"
+	_ "github.com/etl-toolkit/etl/sources/generate"
+)
+
+// Executables the tests run, built once by TestMain.
+var (
+	faultyBin string // plugins/internal/faulty
+	jsonlBin  string // plugins/examples/jsonl
+)
+
+// TestMain builds the test plugins once. The test binary also plays etl for
+// `external:builtin:NAME`: the opener runs this executable with the arguments
+// "plugin serve NAME", which serves the built-in as `etl plugin serve` does.
+func TestMain(m *testing.M) {
+	if len(os.Args) == 4 && os.Args[1] == "plugin" && os.Args[2] == "serve" {
+		p, err := sdk.Builtin(os.Args[3], "test")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		sdk.Serve(p)
+	}
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "plugins-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	for _, b := range []struct {
+		out *string
+		pkg string
+	}{
+		{&faultyBin, "./internal/faulty"},
+		{&jsonlBin, "./examples/jsonl"},
+	} {
+		*b.out = filepath.Join(dir, filepath.Base(b.pkg))
+		if out, err := exec.Command("go", "build", "-o", *b.out, b.pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", b.pkg, err, out)
+			return 1
+		}
+		if _, err := plugins.Add(dir, filepath.Base(b.pkg), *b.out); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	return m.Run()
+}
