@@ -238,7 +238,7 @@ func seed(opts Options) (*world, error) {
 		a := &athlete{
 			ID: w.newID("athlete"), User: u, FirstName: f, LastName: l,
 			Weight:       float64(55+h%40) + 0.5*float64(h>>8%2),
-			Height:       1.60 + float64(h>>16%40)/100,
+			Height:       round(1.60+float64(h>>16%40)/100, 2),
 			MaxHeartRate: 180 + int(h>>24%25),
 			Birthdate:    time.Date(1990+int(h>>32%15), time.Month(1+h>>40%12), 1+int(h>>48%28), 0, 0, 0, 0, time.UTC).Format(time.DateOnly),
 		}
