@@ -75,7 +75,7 @@ func (s *Sink) connect(ctx context.Context) (*conn, error) {
 		}),
 	)
 	if err != nil {
-		return nil, permanent(fmt.Errorf("flight: connect to %s: %w", s.cfg.Location, err))
+		return nil, permanent(fmt.Errorf("connect: %w", err))
 	}
 	c := &conn{client: client, md: md}
 	if a.Username != "" {
@@ -89,13 +89,13 @@ func (s *Sink) connect(ctx context.Context) (*conn, error) {
 		authed, err := client.AuthenticateBasicToken(hctx, a.Username, password)
 		if err != nil {
 			client.Close()
-			return nil, fmt.Errorf("flight: basic-auth handshake as %q with %s: %w", a.Username, s.cfg.Location, serverError(err))
+			return nil, fmt.Errorf("basic-auth handshake as %q: %w", a.Username, serverError(err))
 		}
 		out, _ := metadata.FromOutgoingContext(authed)
 		bearer := out.Get("authorization")
 		if len(bearer) == 0 || bearer[len(bearer)-1] == "" {
 			client.Close()
-			return nil, permanent(fmt.Errorf("flight: basic-auth handshake as %q with %s: the server returned no token", a.Username, s.cfg.Location))
+			return nil, permanent(fmt.Errorf("basic-auth handshake as %q: the server returned no token", a.Username))
 		}
 		md.Set("authorization", bearer[len(bearer)-1])
 	}
@@ -122,18 +122,18 @@ func (t TLSConfig) config(host string) (*tls.Config, error) {
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("flight: tls.ca_file: %w", err)
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("flight: tls.ca_file: no PEM certificate in %s", t.CAFile)
+			return nil, fmt.Errorf("tls.ca_file: no PEM certificate in %s", t.CAFile)
 		}
 		tc.RootCAs = pool
 	}
 	if t.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("flight: tls.cert_file and tls.key_file: %w", err)
+			return nil, fmt.Errorf("tls.cert_file and tls.key_file: %w", err)
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
@@ -148,17 +148,17 @@ func readSecret(option, env, file string, lookupEnv func(string) (string, bool))
 	case env != "":
 		v, ok := lookupEnv(env)
 		if !ok {
-			return "", fmt.Errorf("flight: %s_env: environment variable %s is not set", option, env)
+			return "", fmt.Errorf("%s_env: environment variable %s is not set", option, env)
 		}
 		return strings.TrimSpace(v), nil
 	case file != "":
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return "", fmt.Errorf("flight: %s_file: %w", option, err)
+			return "", fmt.Errorf("%s_file: %w", option, err)
 		}
 		v := strings.TrimSpace(string(b))
 		if v == "" {
-			return "", fmt.Errorf("flight: %s_file: %s is empty", option, file)
+			return "", fmt.Errorf("%s_file: %s is empty", option, file)
 		}
 		return v, nil
 	}
@@ -174,7 +174,7 @@ type ServerError struct {
 }
 
 func (e *ServerError) Error() string {
-	msg := fmt.Sprintf("server returned %s: %s", e.Code, e.Msg)
+	msg := fmt.Sprintf("%s: %s", e.Code, e.Msg)
 	switch e.Code {
 	case codes.Unauthenticated:
 		msg += " (check the sink's auth options: the credentials were refused)"
@@ -209,7 +209,7 @@ func serverError(err error) error {
 
 // errTimeout is a call that took longer than the sink's timeout; it is
 // retried like Unavailable.
-var errTimeout = errors.New("flight: timed out")
+var errTimeout = errors.New("timed out")
 
 // retryable reports whether err is worth retrying: the server is unavailable
 // (restarting, unreachable, the connection dropped) or did not answer in time.
@@ -224,7 +224,11 @@ func retryable(err error) bool {
 		return false
 	}
 	st, _ := status.FromError(serverError(err))
-	return st.Code() == codes.Unavailable && !strings.Contains(st.Message(), "authentication handshake failed")
+	if st.Code() != codes.Unavailable {
+		return false
+	}
+	msg := st.Message()
+	return !strings.Contains(msg, "authentication handshake failed") && !strings.Contains(msg, "remote error: tls:")
 }
 
 // permanentError marks an error that no retry can fix (a missing file).

@@ -36,7 +36,7 @@ type attempt struct {
 
 // errEarlyClose is a server ending a put with OK before the sink finished it:
 // it cannot have stored what it did not read.
-var errEarlyClose = errors.New("flight: the server ended the put with OK before the sink had sent all of it")
+var errEarlyClose = errors.New("the server ended the put with OK before the sink had sent all of it")
 
 // retry runs op, which works on p's current attempt, until it succeeds, fails
 // with an error that is not retryable, or retry.max_elapsed has passed. After
@@ -139,7 +139,7 @@ func (s *Sink) sendItem(ctx context.Context, p *put, a *attempt, it item) error 
 		Mem:        s.mem,
 	})
 	if err != nil {
-		return permanent(fmt.Errorf("flight: stream %s, unit %s: %w; raise max_message_bytes (and the server's limit)", it.stream, it.unit, err))
+		return permanent(fmt.Errorf("stream %s, unit %s: %w; raise max_message_bytes (and the server's limit)", it.stream, it.unit, err))
 	}
 	defer func() {
 		for _, r := range parts {
@@ -269,7 +269,7 @@ type sender struct {
 
 func (w sender) Send(fd *aflight.FlightData) error {
 	if n := proto.Size(fd); n > w.max {
-		return permanent(fmt.Errorf("flight: a message of %d bytes (a dictionary or schema, which cannot be split) exceeds max_message_bytes %d", n, w.max))
+		return permanent(fmt.Errorf("a message of %d bytes (a dictionary or schema, which cannot be split) exceeds max_message_bytes %d", n, w.max))
 	}
 	return w.stream.Send(fd)
 }

@@ -295,7 +295,7 @@ func (s *Sink) Check(ctx context.Context) error {
 	}
 	c, err := s.connect(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("flight: check %s: %w", s.cfg.Location, err)
 	}
 	cctx, cancel := context.WithTimeout(c.withMD(ctx), s.cfg.Timeout)
 	defer cancel()
