@@ -3,7 +3,13 @@ package plugins_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -100,4 +106,39 @@ func (s *syncBuffer) String() string {
 
 func textLogger(w *syncBuffer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// readJSONLines reads every committed .jsonl file under dir, in name order.
+func readJSONLines(t testing.TB, dir string) []map[string]any {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".jsonl") && !strings.HasPrefix(d.Name(), ".") {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(files, func(i, j int) bool { return filepath.Base(files[i]) < filepath.Base(files[j]) })
+	var rows []map[string]any
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		for dec.More() {
+			var row map[string]any
+			if err := dec.Decode(&row); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			rows = append(rows, row)
+		}
+	}
+	return rows
 }

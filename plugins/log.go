@@ -144,12 +144,19 @@ func (l *hclogger) StandardWriter(opts *hclog.StandardLoggerOptions) io.Writer {
 // stderrTail keeps the last lines a plugin wrote to stderr (its log lines and
 // anything else, such as a panic's stack), for the error that reports its
 // crash.
+//
+// A panic's first line and the stack after it are kept whole (up to
+// panicLines), since the first line says what happened.
 type stderrTail struct {
 	mu      sync.Mutex
 	partial []byte
 	lines   []string
 	max     int
+	inPanic bool
 }
+
+// panicLines is how many lines of a panic stderrTail keeps.
+const panicLines = 60
 
 func newStderrTail(max int) *stderrTail { return &stderrTail{max: max} }
 
@@ -178,6 +185,16 @@ func (t *stderrTail) Write(p []byte) (int, error) {
 func (t *stderrTail) push(line string) {
 	line = strings.TrimRight(line, "\r")
 	if strings.TrimSpace(line) == "" {
+		return
+	}
+	if !t.inPanic && (strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "fatal error: ")) {
+		t.inPanic = true
+		t.lines = t.lines[:0]
+	}
+	if t.inPanic {
+		if len(t.lines) < panicLines {
+			t.lines = append(t.lines, line)
+		}
 		return
 	}
 	t.lines = append(t.lines, readable(line))
