@@ -46,8 +46,8 @@ func New(_ context.Context, env core.Env) (core.Sink, error) {
 	for _, p := range cfg.Problems(nil) {
 		errs = append(errs, env.Config.Errorf(p.Option, "%s", p.Msg))
 	}
-	if len(errs) > 0 {
-		return nil, errs
+	if err := errs.Err(); err != nil {
+		return nil, err
 	}
 	return NewSink(cfg, Options{Pipeline: env.Pipeline, Mem: env.Mem, Logger: env.Logger})
 }

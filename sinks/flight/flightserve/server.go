@@ -260,7 +260,7 @@ func (s *Server) DoPut(stream aflight.FlightService_DoPutServer) (err error) {
 		if meta.Put != "" && meta.Put != put {
 			return status.Errorf(codes.InvalidArgument, "put %q changed to %q within one stream", put, meta.Put)
 		}
-		if meta.Position != nil {
+		if len(meta.Position) > 0 {
 			k := posKey{Dir: dir, Pipeline: meta.Pipeline, Stream: meta.Stream, Unit: meta.Unit}
 			seen, err := s.store.positionCommitted(k, meta.Position)
 			if err != nil {

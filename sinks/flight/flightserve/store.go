@@ -1,9 +1,10 @@
 package flightserve
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	aflight "github.com/apache/arrow-go/v18/arrow/flight"
@@ -15,8 +16,8 @@ import (
 // buckets:
 //
 //	puts       put id -> commit time (RFC 3339): puts already committed
-//	positions  JSON [dir, pipeline, stream, unit] -> JSON list of the last
-//	           MaxPositions positions committed for that key
+//	positions  JSON [dir, pipeline, stream, unit] -> the last MaxPositions
+//	           positions committed for that key (see addPosition)
 //	flights    descriptor directory -> the descriptor (protobuf)
 //	pending    put id -> JSON {dir, txn}: a Parquet transaction recorded but
 //	           maybe not committed yet (finished when the server starts)
@@ -101,28 +102,75 @@ func (s *store) putCommitted(id string) (bool, error) {
 	return ok, err
 }
 
+// Each posKey has a bucket in bucketPositions holding two buckets: "p" maps
+// the SHA-256 of a position (positions can be longer than a bbolt key) to its
+// sequence number, "s" maps sequence numbers (big-endian) back, so the oldest
+// are found and dropped first.
+var (
+	bucketByPos = []byte("p")
+	bucketBySeq = []byte("s")
+)
+
+func positionHash(pos []byte) []byte {
+	h := sha256.Sum256(pos)
+	return h[:]
+}
+
 // positionCommitted reports whether a batch with key k and position pos was
 // committed.
 func (s *store) positionCommitted(k posKey, pos []byte) (bool, error) {
 	var ok bool
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		list, err := positions(tx, k)
-		ok = slices.ContainsFunc(list, func(p []byte) bool { return string(p) == string(pos) })
-		return err
+		if kb := tx.Bucket(bucketPositions).Bucket(k.bytes()); kb != nil {
+			ok = kb.Bucket(bucketByPos).Get(positionHash(pos)) != nil
+		}
+		return nil
 	})
 	return ok, err
 }
 
-func positions(tx *bbolt.Tx, k posKey) ([][]byte, error) {
-	raw := tx.Bucket(bucketPositions).Get(k.bytes())
-	if raw == nil {
-		return nil, nil
+// addPosition remembers pos under k and forgets the oldest positions past
+// MaxPositions.
+func addPosition(tx *bbolt.Tx, k posKey, pos []byte) error {
+	kb, err := tx.Bucket(bucketPositions).CreateBucketIfNotExists(k.bytes())
+	if err != nil {
+		return err
 	}
-	var list [][]byte
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, fmt.Errorf("flightserve: store: positions of %v: %w", k, err)
+	byPos, err := kb.CreateBucketIfNotExists(bucketByPos)
+	if err != nil {
+		return err
 	}
-	return list, nil
+	bySeq, err := kb.CreateBucketIfNotExists(bucketBySeq)
+	if err != nil {
+		return err
+	}
+	h := positionHash(pos)
+	if byPos.Get(h) != nil {
+		return nil
+	}
+	seq, err := kb.NextSequence()
+	if err != nil {
+		return err
+	}
+	sk := binary.BigEndian.AppendUint64(nil, seq)
+	if err := byPos.Put(h, sk); err != nil {
+		return err
+	}
+	if err := bySeq.Put(sk, h); err != nil {
+		return err
+	}
+	// Sequence numbers are dropped from the oldest only, so the ones kept
+	// are contiguous and the count is last - first + 1.
+	c := bySeq.Cursor()
+	for first, oldest := c.First(); first != nil && seq-binary.BigEndian.Uint64(first)+1 > MaxPositions; first, oldest = c.First() {
+		if err := byPos.Delete(oldest); err != nil {
+			return err
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // committedPosition is one batch's position to remember.
@@ -152,19 +200,7 @@ func (s *store) record(id, dir string, desc *aflight.FlightDescriptor, pos []com
 			}
 		}
 		for _, p := range pos {
-			list, err := positions(tx, p.key)
-			if err != nil {
-				return err
-			}
-			list = append(list, p.pos)
-			if len(list) > MaxPositions {
-				list = list[len(list)-MaxPositions:]
-			}
-			raw, err := json.Marshal(list)
-			if err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketPositions).Put(p.key.bytes(), raw); err != nil {
+			if err := addPosition(tx, p.key, p.pos); err != nil {
 				return err
 			}
 		}
