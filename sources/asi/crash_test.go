@@ -73,7 +73,7 @@ sinks:
 `, filepath.Join(l.dir, "state"), src, filepath.Join(l.dir, "out"))
 }
 
-func (l *lake) runChild(t *testing.T, file string) *exec.Cmd {
+func (l *lake) runChild(t testing.TB, file string) *exec.Cmd {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {

@@ -26,12 +26,12 @@ import (
 // lake is a pipeline exporting from an emulator over loopback HTTP into a
 // Parquet tree in a temp directory.
 type lake struct {
-	t   *testing.T
+	t   testing.TB
 	emu *asitest.Server
 	dir string
 }
 
-func newLake(t *testing.T, opts asitest.Options) *lake {
+func newLake(t testing.TB, opts asitest.Options) *lake {
 	return &lake{t: t, emu: asitest.NewServer(t, opts), dir: t.TempDir()}
 }
 

@@ -123,15 +123,39 @@ func newGroupRows(name string) *groupRows {
 	return g
 }
 
+// member is one key and raw value of a JSON object.
+type member struct {
+	key   string
+	value []byte
+}
+
 // add appends the samples of one message's group. When the group is invalid
 // (no timestamps, arrays of different lengths) it appends nothing and says why.
 func (g *groupRows) add(raw json.RawMessage) error {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+	var (
+		tsRaw   []byte
+		hasTS   bool
+		fields  = make([][]byte, len(g.known)) // known fields' values, by index
+		unknown []member                       // fields without a typed column
+	)
+	err := members(raw, func(key, value []byte) error {
+		if string(key) == "timestamp" {
+			tsRaw, hasTS = value, true
+			return nil
+		}
+		for i, f := range g.known {
+			if f.key == string(key) {
+				fields[i] = value
+				return nil
+			}
+		}
+		unknown = append(unknown, member{string(key), value})
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("group %s is not a JSON object", g.name)
 	}
-	tsRaw, ok := m["timestamp"]
-	if !ok {
+	if !hasTS {
 		return fmt.Errorf("group %s has no timestamp array", g.name)
 	}
 	tsv, tsValid, ok := parseNumbers(tsRaw, nil, nil)
@@ -170,8 +194,8 @@ func (g *groupRows) add(raw json.RawMessage) error {
 	other := map[string][]json.RawMessage{} // fields without a typed column here
 	if g.known != nil {
 		for i, f := range g.known {
-			fr, has := m[f.key]
-			if !has || string(bytes.TrimSpace(fr)) == "null" {
+			fr := fields[i]
+			if fr == nil || string(bytes.TrimSpace(fr)) == "null" {
 				continue
 			}
 			if f.kind == kFloat {
@@ -194,10 +218,8 @@ func (g *groupRows) add(raw json.RawMessage) error {
 			other[f.key] = elems
 		}
 	}
-	for k, fr := range m {
-		if k == "timestamp" || (g.known != nil && slices.ContainsFunc(g.known, func(f groupField) bool { return f.key == k })) {
-			continue
-		}
+	for _, u := range unknown {
+		k, fr := u.key, u.value
 		elems, err := elements(fr)
 		if err != nil || len(elems) != n {
 			return rollback(fmt.Errorf("group %s: %s has %s values, timestamp %d", g.name, k, countOf(elems, err), n))
@@ -405,28 +427,26 @@ type pageRows struct {
 func decodePage(results []json.RawMessage, want func(string) bool) *pageRows {
 	p := &pageRows{groups: map[string]*groupRows{}}
 	for _, msg := range results {
-		var m map[string]json.RawMessage
-		if err := json.Unmarshal(msg, &m); err != nil || m == nil {
+		var groups []member
+		if err := members(msg, func(key, value []byte) error {
+			if want == nil || want(string(key)) {
+				groups = append(groups, member{string(key), value})
+			}
+			return nil
+		}); err != nil {
 			p.rejects = append(p.rejects, reject{raw: msg, reason: "message is not a JSON object"})
 			continue
 		}
-		names := make([]string, 0, len(m))
-		for name := range m {
-			names = append(names, name)
-		}
-		slices.Sort(names) // dead letters in a stable order
-		for _, name := range names {
-			raw := m[name]
-			if want != nil && !want(name) {
-				continue
-			}
-			g := p.groups[name]
+		// Dead letters in a stable order.
+		slices.SortFunc(groups, func(a, b member) int { return strings.Compare(a.key, b.key) })
+		for _, gm := range groups {
+			g := p.groups[gm.key]
 			if g == nil {
-				g = newGroupRows(name)
-				p.groups[name] = g
+				g = newGroupRows(gm.key)
+				p.groups[gm.key] = g
 			}
-			if err := g.add(raw); err != nil {
-				p.rejects = append(p.rejects, reject{raw: raw, reason: err.Error()})
+			if err := g.add(gm.value); err != nil {
+				p.rejects = append(p.rejects, reject{raw: gm.value, reason: err.Error()})
 			}
 		}
 	}
