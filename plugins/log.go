@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -22,7 +23,9 @@ import (
 // has no slog back-end, and the libraries that bridge the two go the other
 // way (an slog.Handler over hclog).
 type hclogger struct {
-	log     *slog.Logger
+	// out is shared by the loggers made from one another (Named, With), so
+	// that labels learnt after the start (the pid) reach all of them.
+	out     *atomic.Pointer[slog.Logger]
 	relayed bool // true for a plugin's own lines, false for go-plugin's
 	name    string
 	args    []any
@@ -45,7 +48,8 @@ func (l *hclogger) Log(level hclog.Level, msg string, args ...any) {
 	}
 	lvl := slogLevel(level)
 	ctx := context.Background()
-	if !l.log.Enabled(ctx, lvl) {
+	log := l.out.Load()
+	if !log.Enabled(ctx, lvl) {
 		return
 	}
 	all := make([]any, 0, len(l.args)+len(args))
@@ -56,7 +60,7 @@ func (l *hclogger) Log(level hclog.Level, msg string, args ...any) {
 		}
 		all = append(all, args[i:min(i+2, len(args))]...)
 	}
-	l.log.Log(ctx, lvl, msg, all...)
+	log.Log(ctx, lvl, msg, all...)
 }
 
 func slogLevel(l hclog.Level) slog.Level {
@@ -83,7 +87,7 @@ func (l *hclogger) enabled(level hclog.Level) bool {
 	if !l.relayed {
 		level = hclog.Debug
 	}
-	return l.log.Enabled(context.Background(), slogLevel(level))
+	return l.out.Load().Enabled(context.Background(), slogLevel(level))
 }
 
 func (l *hclogger) IsTrace() bool { return l.enabled(hclog.Trace) }
@@ -134,7 +138,7 @@ func (l *hclogger) GetLevel() hclog.Level {
 }
 
 func (l *hclogger) StandardLogger(*hclog.StandardLoggerOptions) *log.Logger {
-	return slog.NewLogLogger(l.log.Handler(), slog.LevelInfo)
+	return slog.NewLogLogger(l.out.Load().Handler(), slog.LevelInfo)
 }
 
 func (l *hclogger) StandardWriter(opts *hclog.StandardLoggerOptions) io.Writer {

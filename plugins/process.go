@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -48,7 +49,9 @@ func (o *Opener) start(t target, log *slog.Logger, kind string) (*process, error
 	}
 	p := &process{name: t.name, tail: newStderrTail(stderrLines)}
 	p.log = log
-	hl := &hclogger{log: log, exited: p.setExit}
+	out := &atomic.Pointer[slog.Logger]{}
+	out.Store(log)
+	hl := &hclogger{out: out, exited: p.setExit}
 	cmd := exec.Command(t.path, t.args...)
 	cmd.Env = []string{wire.LogLevelEnv + "=" + levelName(log)}
 	cfg := &plugin.ClientConfig{
@@ -84,6 +87,7 @@ func (o *Opener) start(t target, log *slog.Logger, kind string) (*process, error
 		p.pid = pid
 	}
 	p.log = log.With("pid", p.pid)
+	out.Store(p.log)
 	if err := p.dispense(kind); err != nil {
 		p.kill()
 		return nil, err
