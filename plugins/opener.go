@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -55,9 +56,9 @@ const DefaultDir = ".etl-plugins"
 type Opener struct {
 	// Dir is the plugins directory; "" means $ETL_PLUGIN_DIR, or DefaultDir.
 	Dir string
-	// Self is the command that serves a built-in (the NAME is appended); nil
-	// means this executable with the arguments "plugin", "serve".
-	Self []string
+	// Self returns the command that serves the built-in name; nil means this
+	// executable with the arguments "plugin", "serve", name.
+	Self func(name string) *exec.Cmd
 	// MaxInFlight bounds the bytes of batches sent to a sink plugin and not
 	// yet written by it (at least one batch is always let through); 0 means
 	// DefaultMaxInFlight.
@@ -70,6 +71,9 @@ type Opener struct {
 const DefaultMaxInFlight = 8 << 20
 
 var _ core.External = (*Opener)(nil)
+
+// Dirname returns the plugins directory in use.
+func (o *Opener) Dirname() string { return o.dir() }
 
 func (o *Opener) dir() string {
 	switch {
@@ -93,7 +97,8 @@ type target struct {
 	name string // what messages and logs call the plugin
 	path string
 	args []string
-	sum  []byte // the SHA-256 the executable must have; nil: unverified
+	env  []string // the process's environment; nil: this process's
+	sum  []byte   // the SHA-256 the executable must have; nil: unverified
 	// pinnedBy is the manifest that recorded sum.
 	pinnedBy string
 	builtin  bool
@@ -105,15 +110,15 @@ func (o *Opener) resolve(ref string) (target, error) {
 		if name == "" {
 			return target{}, fmt.Errorf("plugins: %q names no built-in (want %sNAME, e.g. %scsv)", ref, BuiltinPrefix, BuiltinPrefix)
 		}
-		self := o.Self
-		if len(self) == 0 {
-			exe, err := os.Executable()
-			if err != nil {
-				return target{}, fmt.Errorf("plugins: %s: find this program to serve it: %w", ref, err)
-			}
-			self = []string{exe, "plugin", "serve"}
+		if o.Self != nil {
+			cmd := o.Self(name)
+			return target{name: ref, path: cmd.Path, args: cmd.Args[1:], env: cmd.Env, builtin: true}, nil
 		}
-		return target{name: ref, path: self[0], args: append(append([]string(nil), self[1:]...), name), builtin: true}, nil
+		exe, err := os.Executable()
+		if err != nil {
+			return target{}, fmt.Errorf("plugins: %s: find this program to serve it: %w", ref, err)
+		}
+		return target{name: ref, path: exe, args: []string{"plugin", "serve", name}, builtin: true}, nil
 	}
 	if strings.ContainsRune(ref, '/') || strings.ContainsRune(ref, filepath.Separator) || strings.HasPrefix(ref, ".") {
 		return o.resolvePath(ref)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -53,13 +54,20 @@ func (o *Opener) start(t target, log *slog.Logger, kind string) (*process, error
 	out.Store(log)
 	hl := &hclogger{out: out, exited: p.setExit}
 	cmd := exec.Command(t.path, t.args...)
-	cmd.Env = []string{wire.LogLevelEnv + "=" + levelName(log)}
+	// The environment is given in full (SkipHostEnv below) so that what is
+	// set here wins over this process's own variables.
+	cmd.Env = t.env
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, wire.LogLevelEnv+"="+levelName(log))
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: wire.ClientSet()},
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
+		SkipHostEnv:      true,
 		Logger:           hl,
 		Stderr:           p.tail,
 		SyncStdout:       &lineLogger{log: log, level: slog.LevelInfo, stream: "stdout"},
