@@ -134,7 +134,9 @@ func WriteTokens(path, baseURL, clientID string, tok *oauth2.Token) error {
 // password grant when there is no refresh token or it is refused, and writes
 // every new token pair to the tokens file, since the service rotates refresh
 // tokens. Refreshes are serialised, so concurrent units never spend the same
-// refresh token twice. Errors never hold a token or a password.
+// refresh token twice; when the service refuses the refresh token it holds,
+// Auth takes the tokens file's if another process has rotated it since.
+// Errors never hold a token or a password.
 type Auth struct {
 	conf    *oauth2.Config
 	hc      *http.Client
@@ -206,9 +208,17 @@ func (a *Auth) Token(ctx context.Context) (string, error) {
 		err error
 	)
 	if a.tok != nil && a.tok.RefreshToken != "" {
-		tok, err = a.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: a.tok.RefreshToken}).Token()
-		if err != nil {
-			err = tokenError("refreshing the access token", err)
+		tok, err = a.refresh(ctx, a.tok.RefreshToken)
+		if isInvalidGrant(err) && a.file != "" {
+			// Another process sharing the tokens file may have rotated the
+			// refresh token we hold: take the file's, if it is another one.
+			if ft, ferr := ReadTokens(a.file, a.baseURL, a.conf.ClientID); ferr == nil && ft.RefreshToken != a.tok.RefreshToken {
+				a.tok = ft
+				if ft.AccessToken != "" && time.Now().Add(a.early).Before(ft.Expiry) {
+					return ft.AccessToken, nil
+				}
+				tok, err = a.refresh(ctx, ft.RefreshToken)
+			}
 		}
 	}
 	if tok == nil && a.username != "" && (err == nil || isInvalidGrant(err)) {
@@ -233,6 +243,15 @@ func (a *Auth) Token(ctx context.Context) (string, error) {
 		}
 	}
 	return tok.AccessToken, nil
+}
+
+// refresh spends a refresh token.
+func (a *Auth) refresh(ctx context.Context, refreshToken string) (*oauth2.Token, error) {
+	tok, err := a.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken}).Token()
+	if err != nil {
+		return nil, tokenError("refreshing the access token", err)
+	}
+	return tok, nil
 }
 
 // Invalidate implements TokenSource: the next Token refreshes, unless another

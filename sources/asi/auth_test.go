@@ -323,3 +323,35 @@ func TestCodeFlowChecksState(t *testing.T) {
 		t.Errorf("the forged code was exchanged")
 	}
 }
+
+// TestSharedTokensFile: two processes share a tokens file; when one rotates
+// the refresh token, the other picks the new one up from the file instead of
+// failing with the old one.
+func TestSharedTokensFile(t *testing.T) {
+	opts := asitest.DefaultOptions()
+	opts.TokenLifetime = time.Minute
+	emu := asitest.NewServer(t, opts)
+	file := filepath.Join(t.TempDir(), "tokens.json")
+	noPassword := func(o *AuthOptions) { o.Username, o.Password, o.RefreshBefore = "", "", 2*time.Minute }
+	first := newAuth(emu, file)
+	me(t, newTestClient(t, emu, first)) // password grant: writes the file
+	loaded, err := ReadTokens(file, emu.URL(), asitest.ClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both processes hold the same pair; both want to refresh it.
+	a := newAuth(emu, file, noPassword, func(o *AuthOptions) { o.Token = loaded })
+	b := newAuth(emu, file, noPassword, func(o *AuthOptions) { o.Token = loaded })
+	me(t, newTestClient(t, emu, a)) // a refreshes and rotates the refresh token
+	me(t, newTestClient(t, emu, b)) // b's refresh token is spent: b takes the file's
+	if n := emu.Stats().Grants["refresh_token"]; n != 2 {
+		t.Errorf("refreshes: got %d, want 2 (a's, then b's with the token a wrote)", n)
+	}
+	onDisk, _ := ReadTokens(file, emu.URL(), asitest.ClientID)
+	if onDisk.RefreshToken != b.Current().RefreshToken {
+		t.Errorf("tokens file: got another refresh token than b's latest")
+	}
+	if n := emu.Stats().Grants["password"]; n != 1 {
+		t.Errorf("password grants: got %d, want 1", n)
+	}
+}
