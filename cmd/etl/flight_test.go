@@ -3,7 +3,15 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
+	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -212,6 +220,81 @@ func TestAzumioToFlightKilled(t *testing.T) {
 	if strings.Join(dedup(got), "\n") != strings.Join(want, "\n") {
 		t.Errorf("got %d check-in versions, want the reference run's %d", len(got), len(want))
 	}
+}
+
+// TestFlightServeTLSAndToken serves with --tls-cert, --tls-key,
+// --tls-client-ca and --token-env, and runs a pipeline whose flight sink uses
+// mutual TLS and the token; the same pipeline with a wrong token is refused
+// with Unauthenticated and exit code 1, the token appearing nowhere.
+func TestFlightServeTLSAndToken(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := selfSigned(t, dir)
+	t.Setenv("TEST_SERVE_TOKEN", "serve-secret-1")
+	loc, _ := startFlightServe(t, "--addr", "127.0.0.1:0", "--out", filepath.Join(dir, "flight"),
+		"--tls-cert", cert, "--tls-key", key, "--tls-client-ca", cert, "--token-env", "TEST_SERVE_TOKEN")
+	if !strings.HasPrefix(loc, "grpc+tls://") {
+		t.Fatalf("got location %s, want grpc+tls://", loc)
+	}
+	pipeline := func(tokenEnv string) string {
+		return `version: 1
+name: tls
+state: ./state
+source:
+  plugin: generate
+  config: { seed: 3, units: 2, rows: 1000, batch_size: 300 }
+sinks:
+  - plugin: flight
+    config:
+      location: ` + loc + `
+      tls: { ca_file: ` + cert + `, cert_file: ` + cert + `, key_file: ` + key + ` }
+      auth: { token_env: ` + tokenEnv + ` }
+      retry: { max_elapsed: 1s }
+`
+	}
+	writeFile(t, dir, "good.yaml", pipeline("TEST_SERVE_TOKEN"))
+	stdout, stderr, code := etl(t, dir, "run", "--progress", "none", "good.yaml")
+	if code != 0 || summaryRows(t, stdout) != 2000 {
+		t.Fatalf("exit %d, want 0 and 2000 rows\n%s\n%s", code, stdout, stderr)
+	}
+	t.Setenv("TEST_WRONG_TOKEN", "wrong-secret-2")
+	writeFile(t, dir, "bad.yaml", strings.Replace(pipeline("TEST_WRONG_TOKEN"), "name: tls", "name: tls-bad", 1))
+	stdout, stderr, code = etl(t, dir, "run", "--progress", "none", "bad.yaml")
+	if code != exitFailed || !strings.Contains(stderr, "Unauthenticated: invalid bearer token") {
+		t.Fatalf("wrong token: exit %d, want %d and Unauthenticated\n%s\n%s", code, exitFailed, stdout, stderr)
+	}
+	t.Logf("wrong token:\n%s", stderr)
+	if strings.Contains(stdout+stderr, "wrong-secret-2") || strings.Contains(stdout+stderr, "serve-secret-1") {
+		t.Errorf("a token appears in the output:\n%s\n%s", stdout, stderr)
+	}
+}
+
+// selfSigned writes a self-signed certificate for 127.0.0.1, usable as the
+// server's certificate, the CA that checks it, and a client certificate.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile = writeFile(t, dir, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	keyFile = writeFile(t, dir, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
+	return certFile, keyFile
 }
 
 func copyPipeline(t *testing.T, dir string) string {
