@@ -23,8 +23,10 @@ const MetadataVersion = 1
 //     position), every row of that unit and stream up to the position is stored,
 //     so a batch it receives again with the same key (a run that crashed after
 //     the acknowledgement but before saving its positions reads them again) can
-//     be skipped. Batches without a position (rows a transform released early)
-//     cannot be recognised this way.
+//     be skipped. This relies on core's source contract: a position is where
+//     the unit resumes, so two batches of a unit never end at the same one.
+//     Batches without a position (rows a transform released early) cannot be
+//     recognised this way.
 //   - A batch too large for one message is sent as Parts messages, numbered by
 //     Part from 0, each with the batch's Position.
 type AppMetadata struct {

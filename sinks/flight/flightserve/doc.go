@@ -28,6 +28,11 @@
 // hidden), the records written with the transaction in one bbolt update, the
 // files renamed into place; a crash in between is completed by the next New.
 //
+// Deduplication is for what is sent again after a failure. Exporting the same
+// rows again on purpose (after `etl state reset`) into the same directory
+// would store only the batches older than the positions remembered: export
+// into a new directory instead.
+//
 // # Reading back
 //
 // ListFlights lists one FlightInfo per descriptor and schema stored (rows,
