@@ -26,6 +26,10 @@ import (
 type conn struct {
 	client aflight.Client
 	md     metadata.MD
+	// authed is false until the basic-auth handshake (if any) has given a token,
+	// and again after the server refused it (a restarted server forgets the
+	// tokens it issued).
+	authed bool
 }
 
 // withMD returns ctx carrying the call headers.
@@ -35,11 +39,24 @@ func (c *conn) withMD(ctx context.Context) context.Context {
 
 // connect returns the sink's connection, making it on first use: TLS material
 // and credential files are read now, and the basic-auth handshake (if any) is
-// done now. Errors never include a credential.
+// done now, and again after a refused token. Errors never include a credential.
 func (s *Sink) connect(ctx context.Context) (*conn, error) {
-	if s.conn != nil {
-		return s.conn, nil
+	if s.conn == nil {
+		c, err := s.dial(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.conn = c
 	}
+	if !s.conn.authed {
+		if err := s.handshake(ctx, s.conn); err != nil {
+			return nil, err
+		}
+	}
+	return s.conn, nil
+}
+
+func (s *Sink) dial(ctx context.Context) (*conn, error) {
 	loc, err := ParseLocation(s.cfg.Location)
 	if err != nil {
 		return nil, permanent(err)
@@ -77,30 +94,46 @@ func (s *Sink) connect(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, permanent(fmt.Errorf("connect: %w", err))
 	}
-	c := &conn{client: client, md: md}
-	if a.Username != "" {
-		password, err := readSecret("auth.password", a.PasswordEnv, a.PasswordFile, s.lookupEnv)
-		if err != nil {
-			client.Close()
-			return nil, permanent(err)
-		}
-		hctx, cancel := context.WithTimeout(c.withMD(ctx), s.cfg.Timeout)
-		defer cancel()
-		authed, err := client.AuthenticateBasicToken(hctx, a.Username, password)
-		if err != nil {
-			client.Close()
-			return nil, fmt.Errorf("basic-auth handshake as %q: %w", a.Username, serverError(err))
-		}
-		out, _ := metadata.FromOutgoingContext(authed)
-		bearer := out.Get("authorization")
-		if len(bearer) == 0 || bearer[len(bearer)-1] == "" {
-			client.Close()
-			return nil, permanent(fmt.Errorf("basic-auth handshake as %q: the server returned no token", a.Username))
-		}
-		md.Set("authorization", bearer[len(bearer)-1])
+	return &conn{client: client, md: md, authed: a.Username == ""}, nil
+}
+
+// handshake does Flight's basic-auth handshake and makes the token it returns
+// the authorization header of the calls that follow.
+func (s *Sink) handshake(ctx context.Context, c *conn) error {
+	a := s.cfg.Auth
+	password, err := readSecret("auth.password", a.PasswordEnv, a.PasswordFile, s.lookupEnv)
+	if err != nil {
+		return permanent(err)
 	}
-	s.conn = c
-	return c, nil
+	md := c.md.Copy()
+	md.Delete("authorization")
+	hctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ctx, md), s.cfg.Timeout)
+	defer cancel()
+	authed, err := c.client.AuthenticateBasicToken(hctx, a.Username, password)
+	if err != nil {
+		return fmt.Errorf("basic-auth handshake as %q: %w", a.Username, serverError(err))
+	}
+	out, _ := metadata.FromOutgoingContext(authed)
+	bearer := out.Get("authorization")
+	if len(bearer) == 0 || bearer[len(bearer)-1] == "" {
+		return permanent(fmt.Errorf("basic-auth handshake as %q: the server returned no token", a.Username))
+	}
+	md.Set("authorization", bearer[len(bearer)-1])
+	c.md, c.authed = md, true
+	return nil
+}
+
+// refreshToken reports whether err is the server refusing a token that the
+// basic-auth handshake gave; it then forgets the token, so that the next
+// attempt does the handshake again. It does so once per put.
+func (s *Sink) refreshToken(err error, done *bool) bool {
+	if *done || s.cfg.Auth.Username == "" || s.conn == nil || !s.conn.authed || status.Code(serverError(err)) != codes.Unauthenticated {
+		return false
+	}
+	*done = true
+	s.conn.authed = false
+	s.log.Info("flight: the server refused the handshake's token; doing the handshake again", "location", s.cfg.Location)
+	return true
 }
 
 // close closes the connection, if any.

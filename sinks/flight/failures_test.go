@@ -67,55 +67,73 @@ func prepare(t testing.TB, s core.Sink) {
 // TestServerRestart stops the server hard while a put is open, between
 // writes, and starts a new one on the same address and directory: the sink
 // retries, sends the put again, and the server ends up with every row once.
+// With basic auth, the new server has forgotten the token the handshake gave,
+// and the sink does the handshake again.
 func TestServerRestart(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	dir := t.TempDir()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	first := serveOn(t, lis, flightserve.Options{Dir: dir})
-	s := newSink(t, addr, mem, nil)
-	defer s.Close()
+	t.Setenv("TEST_FLIGHT_PASSWORD", "pw")
+	for _, tt := range []struct {
+		name  string
+		users map[string]string
+		auth  flight.AuthConfig
+	}{
+		{"no auth", nil, flight.AuthConfig{}},
+		{"basic auth", map[string]string{"ingest": "pw"}, flight.AuthConfig{Username: "ingest", PasswordEnv: "TEST_FLIGHT_PASSWORD"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			dir := t.TempDir()
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := lis.Addr().String()
+			opts := flightserve.Options{Dir: dir, Users: tt.users}
+			first := serveOn(t, lis, opts)
+			s := newSink(t, addr, mem, func(c *flight.Config) { c.Auth = tt.auth })
+			defer s.Close()
 
-	batches := sample(mem, "unit-a", 6, 500)
-	defer releaseBatches(batches)
-	write(t, s, batches[:2]...)
-	prepare(t, s) // batches 0-1 acknowledged
-	write(t, s, batches[2:4]...)
+			batches := sample(mem, "unit-a", 6, 500)
+			defer releaseBatches(batches)
+			write(t, s, batches[:2]...)
+			prepare(t, s) // batches 0-1 acknowledged
+			write(t, s, batches[2:4]...)
 
-	// The server goes away with batches 2-3 on an open put, and comes back
-	// 300ms later; meanwhile the sink's writes fail and are retried.
-	if err := first.Close(); err != nil {
-		t.Fatal(err)
-	}
-	restarted := make(chan *flightserve.Server, 1)
-	go func() {
-		time.Sleep(300 * time.Millisecond)
-		lis, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Error(err)
-			restarted <- nil
-			return
-		}
-		restarted <- serveOn(t, lis, flightserve.Options{Dir: dir})
-	}()
-	write(t, s, batches[4:]...)
-	prepare(t, s)
-	second := <-restarted
-	if second == nil {
-		t.FailNow()
-	}
-	if got := second.Stats(); got.Rows != 2000 || got.SkippedRows != 0 {
-		t.Errorf("restarted server: got %+v, want 2000 rows (batches 2-5) and none skipped", got)
-	}
-	got := readBack(t, addr, mem, "test", coretest.SampleStream)
-	defer release(got)
-	sameRowsParquet(t, mem, got, records(batches))
-	if n := s.Committed(); n != 2 {
-		t.Errorf("got %d puts committed, want 2", n)
+			// The server goes away with batches 2-3 on an open put, and comes
+			// back 300ms later; meanwhile the sink's writes fail and are retried.
+			if err := first.Close(); err != nil {
+				t.Fatal(err)
+			}
+			restarted := make(chan *flightserve.Server, 1)
+			go func() {
+				time.Sleep(300 * time.Millisecond)
+				lis, err := net.Listen("tcp", addr)
+				if err != nil {
+					t.Error(err)
+					restarted <- nil
+					return
+				}
+				restarted <- serveOn(t, lis, opts)
+			}()
+			write(t, s, batches[4:]...)
+			prepare(t, s)
+			second := <-restarted
+			if second == nil {
+				t.FailNow()
+			}
+			if got := second.Stats(); got.Rows != 2000 || got.SkippedRows != 0 {
+				t.Errorf("restarted server: got %+v, want 2000 rows (batches 2-5) and none skipped", got)
+			}
+			if n := s.Committed(); n != 2 {
+				t.Errorf("got %d puts committed, want 2", n)
+			}
+			if tt.users != nil {
+				return // readBack has no credentials
+			}
+			got := readBack(t, addr, mem, "test", coretest.SampleStream)
+			defer release(got)
+			sameRowsParquet(t, mem, got, records(batches))
+		})
 	}
 }
 

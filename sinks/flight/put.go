@@ -53,6 +53,7 @@ func (s *Sink) retry(ctx context.Context, p *put, op func() error) error {
 	} else {
 		opts = append(opts, backoff.WithMaxTries(1))
 	}
+	refreshed := false
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		err := op()
 		if err == nil {
@@ -61,6 +62,9 @@ func (s *Sink) retry(ctx context.Context, p *put, op func() error) error {
 		if p.att != nil {
 			p.att.abort()
 			p.att = nil
+		}
+		if s.refreshToken(err, &refreshed) {
+			return struct{}{}, err
 		}
 		if ctx.Err() != nil || !retryable(err) {
 			return struct{}{}, backoff.Permanent(err)
