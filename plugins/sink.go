@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,7 @@ type sink struct {
 	query       string
 	maxInFlight int
 
+	buf       bytes.Buffer // the batch being sent, encoded
 	stream    pb.Sink_WriteClient
 	stop      context.CancelFunc // cancels the stream
 	recvDone  chan struct{}      // closed when the reply reader ends
@@ -77,7 +79,7 @@ func (s *sink) Write(ctx context.Context, b core.Batch) error {
 	if err := s.open(); err != nil {
 		return err
 	}
-	data, err := encode(b)
+	data, err := s.encode(b)
 	if err != nil {
 		return fmt.Errorf("plugins: %s: %w", s.p.name, err)
 	}
@@ -109,9 +111,11 @@ type encoded struct {
 	size   int
 }
 
-func encode(b core.Batch) (encoded, error) {
+// encode encodes b into the sink's buffer, which Write reuses for the next
+// batch once every chunk of this one is sent.
+func (s *sink) encode(b core.Batch) (encoded, error) {
 	var e encoded
-	n, err := wire.SendBatch(b, func(c *pb.BatchChunk) error {
+	n, err := wire.SendBatch(b, &s.buf, func(c *pb.BatchChunk) error {
 		e.chunks = append(e.chunks, c)
 		return nil
 	})

@@ -52,7 +52,7 @@ func (t *transform) Apply(ctx context.Context, in core.Batch, emit core.Emit) er
 	if err != nil {
 		return t.p.fail(ctx, "apply", err)
 	}
-	_, err = wire.SendBatch(in, stream.Send)
+	_, err = wire.SendBatch(in, nil, stream.Send)
 	in.Release()
 	sent = true
 	if err == nil {

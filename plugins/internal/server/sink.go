@@ -75,49 +75,87 @@ func (s *sinkServer) Check(ctx context.Context, _ *pb.CheckRequest) (*pb.CheckRe
 }
 
 // Write reads batches until the host closes its side, writes each one to the
-// sink and answers it. After a failed Write it answers every later batch with
-// the same error without writing it.
+// sink and answers it. One goroutine receives and decodes the next batch while
+// another writes the current one (one batch ahead at most, which bounds
+// memory), since decoding is a good part of a plugin's work. After a failed
+// Write it answers every later batch with the same error without writing it.
 func (s *sinkServer) Write(stream pb.Sink_WriteServer) error {
-	var asm wire.Assembler
+	ctx := stream.Context()
+	s.mu.Lock()
+	mem := s.mem
+	s.mu.Unlock()
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	type decoded struct {
+		b   core.Batch
+		err error
+	}
+	next := make(chan decoded, 1)
+	recvErr := make(chan error, 1)
+	go func() {
+		defer close(next)
+		var asm wire.Assembler
+		for {
+			c, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				recvErr <- nil
+				return
+			}
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			complete, err := asm.Add(c)
+			if err != nil {
+				recvErr <- wire.ToStatus(err)
+				return
+			}
+			if !complete {
+				continue
+			}
+			var d decoded
+			d.b, d.err = asm.Batch(mem)
+			select {
+			case next <- d:
+			case <-ctx.Done():
+				d.b.Release()
+				recvErr <- ctx.Err()
+				return
+			}
+		}
+	}()
 	var failed *pb.Error
-	for {
-		c, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		complete, err := asm.Add(c)
-		if err != nil {
-			return wire.ToStatus(err)
-		}
-		if !complete {
-			continue
-		}
+	for d := range next {
 		reply := &pb.WriteReply{Error: failed}
-		if failed == nil {
-			reply = s.write(stream.Context(), &asm)
-			failed = reply.Error
-		} else {
-			asm.Reset()
+		switch {
+		case failed != nil:
+			d.b.Release()
+		case d.err != nil:
+			reply.Error = wire.ErrorProto(d.err)
+		default:
+			reply = s.write(ctx, d.b)
 		}
+		failed = reply.Error
 		if err := stream.Send(reply); err != nil {
+			go func() { // the receiver stops once the call is over
+				for d := range next {
+					d.b.Release()
+				}
+			}()
 			return err
 		}
 	}
+	return <-recvErr
 }
 
-func (s *sinkServer) write(ctx context.Context, asm *wire.Assembler) *pb.WriteReply {
+// write writes one batch, which it releases, and says how it went.
+func (s *sinkServer) write(ctx context.Context, b core.Batch) *pb.WriteReply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sink, err := s.configured()
 	if err != nil {
-		asm.Reset()
-		return &pb.WriteReply{Error: wire.ErrorProto(err)}
-	}
-	b, err := asm.Batch(s.mem)
-	if err != nil {
+		b.Release()
 		return &pb.WriteReply{Error: wire.ErrorProto(err)}
 	}
 	err = sink.Write(ctx, b)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"sync"
 
@@ -99,6 +100,7 @@ func (s *sourceServer) Read(req *pb.ReadRequest, stream pb.Source_ReadServer) er
 		}
 	}
 	ctx := stream.Context()
+	var buf bytes.Buffer // reused: emit is called by one goroutine at a time
 	emit := func(ectx context.Context, b core.Batch) error {
 		defer b.Release()
 		if err := ctx.Err(); err != nil {
@@ -107,7 +109,7 @@ func (s *sourceServer) Read(req *pb.ReadRequest, stream pb.Source_ReadServer) er
 		if err := ectx.Err(); err != nil {
 			return err
 		}
-		if _, err := wire.SendBatch(b, stream.Send); err != nil {
+		if _, err := wire.SendBatch(b, &buf, stream.Send); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

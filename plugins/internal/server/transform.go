@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -65,6 +66,7 @@ func (s *transformServer) Check(ctx context.Context, _ *pb.CheckRequest) (*pb.Ch
 // emitter returns an emit that streams batches back to the host. It fails
 // once the host has cancelled the call (its own emit failed).
 func emitter(ctx context.Context, send func(*pb.BatchChunk) error) core.Emit {
+	var buf bytes.Buffer // reused: a transform emits from one goroutine
 	return func(ectx context.Context, b core.Batch) error {
 		defer b.Release()
 		if err := ctx.Err(); err != nil {
@@ -73,7 +75,7 @@ func emitter(ctx context.Context, send func(*pb.BatchChunk) error) core.Emit {
 		if err := ectx.Err(); err != nil {
 			return err
 		}
-		if _, err := wire.SendBatch(b, send); err != nil {
+		if _, err := wire.SendBatch(b, &buf, send); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -27,9 +28,17 @@ const MaxBatchBytes = 1 << 31
 // batch and the end-of-stream marker. The writer's scratch memory comes from the
 // Go allocator, not from the record's, and is released before it returns.
 func EncodeRecord(rec arrow.RecordBatch) ([]byte, error) {
-	var buf bytes.Buffer
+	return encodeRecord(rec, nil)
+}
+
+// encodeRecord is EncodeRecord into buf (nil: a new buffer), which it resets.
+func encodeRecord(rec arrow.RecordBatch, buf *bytes.Buffer) ([]byte, error) {
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	buf.Reset()
 	buf.Grow(int(util.TotalRecordSize(rec)) + 4096)
-	w := ipc.NewWriter(&buf, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(memory.DefaultAllocator))
+	w := ipc.NewWriter(buf, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(memory.DefaultAllocator))
 	if err := w.Write(rec); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("encode record: %w", err)
@@ -43,7 +52,11 @@ func EncodeRecord(rec arrow.RecordBatch) ([]byte, error) {
 // DecodeRecord reads the one record batch of an IPC stream made by
 // EncodeRecord into memory from mem. The caller owns the record.
 func DecodeRecord(data []byte, mem memory.Allocator) (arrow.RecordBatch, error) {
-	r, err := ipc.NewReader(bytes.NewReader(data), ipc.WithAllocator(mem))
+	return decodeRecord(bytes.NewReader(data), mem)
+}
+
+func decodeRecord(in io.Reader, mem memory.Allocator) (arrow.RecordBatch, error) {
+	r, err := ipc.NewReader(in, ipc.WithAllocator(mem))
 	if err != nil {
 		return nil, fmt.Errorf("decode record: %w", err)
 	}
@@ -68,8 +81,11 @@ func DecodeRecord(data []byte, mem memory.Allocator) (arrow.RecordBatch, error) 
 }
 
 // SendBatch sends b as chunks through send and returns the number of IPC bytes
-// sent. It only reads b.Record: the caller keeps its reference.
-func SendBatch(b core.Batch, send func(*pb.BatchChunk) error) (int, error) {
+// sent. It only reads b.Record: the caller keeps its reference. The chunks'
+// data is encoded into buf (nil: a new buffer), which the caller may reuse
+// once the last send has returned: gRPC marshals a message before SendMsg
+// returns (this code installs no stats handler that would read it later).
+func SendBatch(b core.Batch, buf *bytes.Buffer, send func(*pb.BatchChunk) error) (int, error) {
 	c := &pb.BatchChunk{
 		Stream:      b.Stream,
 		Unit:        b.Unit,
@@ -80,7 +96,7 @@ func SendBatch(b core.Batch, send func(*pb.BatchChunk) error) (int, error) {
 	if b.Record == nil {
 		return 0, send(c)
 	}
-	data, err := EncodeRecord(b.Record)
+	data, err := encodeRecord(b.Record, buf)
 	if err != nil {
 		return 0, err
 	}
@@ -147,11 +163,18 @@ func (a *Assembler) Batch(mem memory.Allocator) (core.Batch, error) {
 	if len(a.parts) == 0 {
 		return core.Batch{}, errors.New("decode record: a batch with a record but no data")
 	}
-	data := a.parts[0]
-	if len(a.parts) > 1 {
-		data = bytes.Join(a.parts, nil)
+	var r io.Reader
+	if len(a.parts) == 1 {
+		r = bytes.NewReader(a.parts[0])
+	} else {
+		// The IPC reader copies the bodies into mem anyway: no need to join.
+		readers := make([]io.Reader, len(a.parts))
+		for i, p := range a.parts {
+			readers[i] = bytes.NewReader(p)
+		}
+		r = io.MultiReader(readers...)
 	}
-	rec, err := DecodeRecord(data, mem)
+	rec, err := decodeRecord(r, mem)
 	if err != nil {
 		return core.Batch{}, err
 	}
