@@ -36,7 +36,9 @@ func TestChunks(t *testing.T) {
 	}{
 		{"small", func(m memory.Allocator) core.Batch { return stringBatch(m, 3, 10) }, 1},
 		{"three-chunks", func(m memory.Allocator) core.Batch { return stringBatch(m, 2500, 1000) }, 3},
-		{"no-record", func(memory.Allocator) core.Batch { return core.Batch{Stream: "st", Unit: "u", Position: core.Position("p")} }, 1},
+		{"no-record", func(memory.Allocator) core.Batch {
+			return core.Batch{Stream: "st", Unit: "u", Position: core.Position("p")}
+		}, 1},
 		{"empty-position", func(m memory.Allocator) core.Batch {
 			b := stringBatch(m, 1, 1)
 			b.Position = core.Position{}
