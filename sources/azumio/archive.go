@@ -3,6 +3,7 @@ package azumio
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -163,22 +164,32 @@ type replayReader struct {
 	users map[string]*replayUser
 }
 
-// replayUser holds the answers of one user, read on first use.
+// maxReadAhead bounds the answers a replay holds that were read ahead of their
+// request (a resumed read skips the pages before its position): past it they are
+// dropped, and a request for one of them reads the archive again.
+const maxReadAhead = 64 << 20
+
+// replayUser streams the answers of one user: a goroutine decompresses and
+// splits the archive's lines ahead of the reader, so that decompression runs
+// beside decoding, and lookups take the answers in archive order.
 type replayUser struct {
-	once   sync.Once
-	mu     sync.Mutex
-	bodies map[string][][]byte // by request, in archive order
-	used   map[string]int      // answers used per request
-	err    error
+	dir   string
+	mu    sync.Mutex
+	lines <-chan archiveLine // nil before the first lookup and after the end
+	stop  context.CancelFunc
+	ahead map[string][][]byte // answers read before their request
+	bytes int                 // their size
+	// dropped tells that answers read ahead were dropped (see maxReadAhead).
+	dropped bool
+	used    map[string]int    // answers used per request
+	last    map[string][]byte // the last answer used per request, for reuse
+	seen    map[string]int    // answers read per request
 }
 
-func (r *replayReader) load(user string) (*replayUser, error) {
-	ru := r.user(user)
-	ru.once.Do(func() {
-		ru.bodies, ru.err = readArchive(userDir(r.dir, user))
-		ru.used = map[string]int{}
-	})
-	return ru, ru.err
+type archiveLine struct {
+	req  string
+	body []byte
+	err  error
 }
 
 func newReplayReader(dir string) *replayReader {
@@ -206,95 +217,198 @@ func (r *replayReader) user(user string) *replayUser {
 	defer r.mu.Unlock()
 	ru, ok := r.users[user]
 	if !ok {
-		ru = &replayUser{}
+		ru = &replayUser{dir: userDir(r.dir, user), ahead: map[string][][]byte{},
+			used: map[string]int{}, last: map[string][]byte{}, seen: map[string]int{}}
 		r.users[user] = ru
 	}
 	return ru
 }
 
-// lookup returns the next archived body for request of user.
+// lookup returns the next archived answer to request of user (the last one
+// again once they are used up).
 func (r *replayReader) lookup(user, request string) ([]byte, error) {
-	ru, err := r.load(user)
-	if err != nil {
-		return nil, err
-	}
+	ru := r.user(user)
 	ru.mu.Lock()
 	defer ru.mu.Unlock()
-	list := ru.bodies[request]
-	if len(list) == 0 {
-		return nil, fmt.Errorf("azumio: replay: user %s: %s: %w (%d requests archived for the user in %s)",
-			user, request, errReplay, len(ru.bodies), userDir(r.dir, user))
+	body, err := ru.next(request)
+	if err != nil {
+		return nil, fmt.Errorf("azumio: replay: user %s: %s: %w", user, request, err)
 	}
-	i := min(ru.used[request], len(list)-1)
-	ru.used[request] = i + 1
-	return list[i], nil
+	if body == nil {
+		if last, ok := ru.last[request]; ok {
+			return last, nil
+		}
+		return nil, fmt.Errorf("azumio: replay: user %s: %s: %w (%d requests archived for the user in %s)",
+			user, request, errReplay, len(ru.seen), ru.dir)
+	}
+	ru.used[request]++
+	ru.last[request] = body
+	return body, nil
 }
 
 // unused reports whether the archive holds an answer to request of user that
 // the replay has not used yet.
 func (r *replayReader) unused(user, request string) bool {
-	ru, err := r.load(user)
-	if err != nil {
+	ru := r.user(user)
+	ru.mu.Lock()
+	defer ru.mu.Unlock()
+	body, err := ru.next(request)
+	if err != nil || body == nil {
 		return false
+	}
+	ru.ahead[request] = append([][]byte{body}, ru.ahead[request]...) // put it back
+	ru.bytes += len(body)
+	return true
+}
+
+// next returns the next unused answer to request, or nil at the end of the
+// archive; the caller holds ru.mu.
+func (ru *replayUser) next(request string) ([]byte, error) {
+	if q := ru.ahead[request]; len(q) > 0 {
+		ru.ahead[request] = q[1:]
+		ru.bytes -= len(q[0])
+		return q[0], nil
+	}
+	if ru.lines == nil && ru.stop == nil {
+		ru.start()
+	}
+	for ru.lines != nil {
+		l, ok := <-ru.lines
+		if !ok {
+			ru.lines = nil
+			break
+		}
+		if l.err != nil {
+			return nil, l.err
+		}
+		ru.seen[l.req]++
+		if l.req == request {
+			return l.body, nil
+		}
+		if ru.bytes+len(l.body) > maxReadAhead {
+			clear(ru.ahead)
+			ru.bytes = 0
+			ru.dropped = true
+		}
+		ru.ahead[l.req] = append(ru.ahead[l.req], l.body)
+		ru.bytes += len(l.body)
+	}
+	if !ru.dropped {
+		return nil, nil
+	}
+	// Some answers were dropped: look for this one from the start, skipping
+	// the answers to it already used.
+	skip := ru.used[request]
+	var found []byte
+	err := readArchive(ru.dir, context.Background(), func(l archiveLine) bool {
+		if l.req != request {
+			return true
+		}
+		if skip > 0 {
+			skip--
+			return true
+		}
+		found = l.body
+		return false
+	})
+	return found, err
+}
+
+// start starts the goroutine reading ahead.
+func (ru *replayUser) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan archiveLine, 4)
+	ru.lines, ru.stop = ch, cancel
+	go func() {
+		defer close(ch)
+		err := readArchive(ru.dir, ctx, func(l archiveLine) bool {
+			select {
+			case ch <- l:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		})
+		if err != nil {
+			select {
+			case ch <- archiveLine{err: err}:
+			case <-ctx.Done():
+			}
+		}
+	}()
+}
+
+// release stops reading user's archive and drops what was read.
+func (r *replayReader) release(user string) {
+	r.mu.Lock()
+	ru, ok := r.users[user]
+	delete(r.users, user)
+	r.mu.Unlock()
+	if !ok {
+		return
 	}
 	ru.mu.Lock()
 	defer ru.mu.Unlock()
-	return ru.used[request] < len(ru.bodies[request])
-}
-
-// release drops what was read for user.
-func (r *replayReader) release(user string) {
-	r.mu.Lock()
-	delete(r.users, user)
-	r.mu.Unlock()
-}
-
-// readArchive reads every file of a user's archive directory.
-func readArchive(dir string) (map[string][][]byte, error) {
-	names, err := filepath.Glob(filepath.Join(dir, "*.jsonl.gz"))
-	if err != nil {
-		return nil, fmt.Errorf("azumio: replay: %w", err)
+	if ru.stop != nil {
+		ru.stop()
 	}
-	slices.Sort(names)
-	bodies := map[string][][]byte{}
-	for _, name := range names {
-		if err := readArchiveFile(name, bodies); err != nil {
-			return nil, err
+	if ru.lines != nil {
+		for range ru.lines { // until the goroutine has closed it
 		}
+		ru.lines = nil
 	}
-	return bodies, nil
 }
 
-func readArchiveFile(name string, bodies map[string][][]byte) error {
-	f, err := os.Open(name)
+// readArchive calls line for every line of a user's archive directory, files
+// in name order, until it returns false or ctx is done.
+func readArchive(dir string, ctx context.Context, line func(archiveLine) bool) error {
+	names, err := filepath.Glob(filepath.Join(dir, "*.jsonl.gz"))
 	if err != nil {
 		return fmt.Errorf("azumio: replay: %w", err)
 	}
+	slices.Sort(names)
+	for _, name := range names {
+		more, err := readArchiveFile(ctx, name, line)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+func readArchiveFile(ctx context.Context, name string, line func(archiveLine) bool) (bool, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return false, fmt.Errorf("azumio: replay: %w", err)
+	}
 	defer f.Close()
-	gz, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<20))
+	gz, err := gzip.NewReader(bufio.NewReaderSize(f, 256<<10))
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil // empty: a crash before the first line
+			return true, nil // empty: a crash before the first line
 		}
-		return fmt.Errorf("azumio: replay %s: %w", name, err)
+		return false, fmt.Errorf("azumio: replay %s: %w", name, err)
 	}
 	br := bufio.NewReaderSize(gz, 1<<20)
-	for n := 1; ; n++ {
-		line, err := br.ReadBytes('\n')
+	for n := 1; ctx.Err() == nil; n++ {
+		raw, err := br.ReadBytes('\n')
 		if err != nil {
 			// A last line without its newline was cut by a crash; gzip
 			// reports a cut stream as io.ErrUnexpectedEOF. Both end the file.
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil
+				return true, nil
 			}
-			return fmt.Errorf("azumio: replay %s: line %d: %w", name, n, err)
+			return false, fmt.Errorf("azumio: replay %s: line %d: %w", name, n, err)
 		}
-		req, body, err := parseArchiveLine(line)
+		req, body, err := parseArchiveLine(raw)
 		if err != nil {
-			return fmt.Errorf("azumio: replay %s: line %d: %w", name, n, err)
+			return false, fmt.Errorf("azumio: replay %s: line %d: %w", name, n, err)
 		}
-		bodies[req] = append(bodies[req], body)
+		if !line(archiveLine{req: req, body: body}) {
+			return false, nil
+		}
 	}
+	return false, nil
 }
 
 // parseArchiveLine returns the request and body of one archive line. The body

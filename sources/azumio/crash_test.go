@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -31,6 +32,12 @@ func TestMain(m *testing.M) {
 }
 
 func runPipelineFile(file string) int {
+	if prof := os.Getenv("AZUMIO_TEST_CPUPROFILE"); prof != "" {
+		f, err := os.Create(prof)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	p, err := core.LoadPipeline(file)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

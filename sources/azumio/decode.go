@@ -1,6 +1,7 @@
 package azumio
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -13,7 +14,8 @@ import (
 )
 
 // checkinJSON holds the typed values of one check-in, as goccy/go-json decodes
-// them. Which of them were present (and not null) the scanner says.
+// them. Which of them were present (and not null) the scanner says. Its strings
+// refer to the page's body, which the next page overwrites.
 type checkinJSON struct {
 	RemoteID       string   `json:"remoteid"`
 	ID             string   `json:"id"`
@@ -125,8 +127,11 @@ func checkinKey(k []byte) int {
 const (
 	memberExtra    = iota // unknown: to _extra
 	memberFragment        // "#name": the check-in has fragment name
-	memberTyped           // a steps measure: typed for steps, _extra for other types
 )
+
+// stepsBits are the bits of the steps measures: typed columns of steps
+// check-ins, _extra members of any other type.
+const stepsBits = 1<<kSteps | 1<<kDistance | 1<<kActiveDuration | 1<<kCalories | 1<<kWalkCalories | 1<<kBasalCalories
 
 // member is one member kept raw: key (text, in the page's key arena) and value
 // (raw JSON, in the page body).
@@ -209,7 +214,9 @@ func (p *page) decode(body []byte) error {
 	cs := p.typed.Checkins[:cap(p.typed.Checkins)]
 	clear(cs)
 	p.typed.Checkins = cs[:0]
-	if err := json.Unmarshal(body, &p.typed); err != nil || len(p.typed.Checkins) != len(p.items) {
+	// Strings refer to body (no copy per string): whoever keeps one past the
+	// page clones it.
+	if err := json.UnmarshalWithOption(body, &p.typed, json.DecodeNoCopyString()); err != nil || len(p.typed.Checkins) != len(p.items) {
 		if cap(p.typed.Checkins) < len(p.items) {
 			p.typed.Checkins = make([]checkinJSON, len(p.items))
 		}
@@ -217,7 +224,7 @@ func (p *page) decode(body []byte) error {
 		for i := range p.items {
 			c := &p.typed.Checkins[i]
 			*c = checkinJSON{}
-			if err := json.Unmarshal(p.items[i].raw, c); err != nil {
+			if err := json.UnmarshalWithOption(p.items[i].raw, c, json.DecodeNoCopyString()); err != nil {
 				p.items[i].bad = err
 			}
 		}
@@ -252,39 +259,183 @@ func (p *page) scanCheckin() error {
 		it.members[1] = int32(len(p.members))
 		return nil
 	}
-	err := sc.object(func(key []byte) error {
-		val, err := sc.value()
-		if err != nil {
+	if !p.scanCheckinFast(it) {
+		// Escaped keys, nested values or bad JSON: the general scanner
+		// takes over from the start of the check-in.
+		sc.i = start
+		it.present, it.deleted = 0, false
+		p.members = p.members[:it.members[0]]
+		if err := sc.object(func(key []byte) error {
+			val, err := sc.value()
+			if err == nil {
+				p.member(it, key, val)
+			}
+			return err
+		}); err != nil {
 			return err
 		}
-		if k := checkinKey(key); k >= 0 {
-			if !isNull(val) {
-				it.present |= 1 << k
-				if k >= kSteps {
-					p.addMember(key, val, memberTyped)
-				}
-			}
-			return nil
-		}
-		if len(key) > 1 && key[0] == '#' {
-			p.addMember(key[1:], val, memberFragment)
-			return nil
-		}
-		if string(key) == p.deletedKey {
-			switch string(val) {
-			case "true":
-				it.deleted = true
-				return nil
-			case "false", "null":
-				return nil
-			}
-		}
-		p.addMember(key, val, memberExtra)
-		return nil
-	})
+	}
 	it.raw = sc.b[start:sc.i]
 	it.members[1] = int32(len(p.members))
-	return err
+	return nil
+}
+
+// member records one member of check-in it.
+func (p *page) member(it *item, key, val []byte) {
+	if k := checkinKey(key); k >= 0 {
+		if !isNull(val) {
+			it.present |= 1 << k
+		}
+		return
+	}
+	if len(key) > 1 && key[0] == '#' {
+		p.addMember(key[1:], val, memberFragment)
+		return
+	}
+	if string(key) == p.deletedKey {
+		switch string(val) {
+		case "true":
+			it.deleted = true
+			return
+		case "false", "null":
+			return
+		}
+	}
+	p.addMember(key, val, memberExtra)
+}
+
+// scanCheckinFast scans a check-in object whose keys have no escapes and whose
+// values are strings, numbers, literals or flat arrays of strings, the shape of
+// nearly every check-in, in one tight loop; it reports false (having recorded
+// nothing that matters) for anything else, and the caller scans it again with
+// the general scanner. It is the scanner's hot path: a page of a thousand
+// check-ins goes through it once.
+func (p *page) scanCheckinFast(it *item) bool {
+	b := p.sc.b
+	n := len(b)
+	i := p.sc.i + 1 // past '{'
+	for first := true; ; first = false {
+		for i < n && isSpace(b[i]) {
+			i++
+		}
+		if i >= n {
+			return false
+		}
+		if b[i] == '}' && first {
+			p.sc.i = i + 1
+			return true
+		}
+		if b[i] != '"' {
+			return false
+		}
+		ks := i + 1
+		i = ks
+		for i < n && b[i] != '"' {
+			if b[i] == '\\' {
+				return false
+			}
+			i++
+		}
+		if i >= n {
+			return false
+		}
+		key := b[ks:i]
+		i++
+		for i < n && isSpace(b[i]) {
+			i++
+		}
+		if i >= n || b[i] != ':' {
+			return false
+		}
+		i++
+		for i < n && isSpace(b[i]) {
+			i++
+		}
+		if i >= n {
+			return false
+		}
+		vs := i
+		switch c := b[i]; {
+		case c == '"':
+			i = skipString(b, i)
+		case c == '[':
+			// A flat array of strings (privacy_groups).
+			i++
+			for {
+				for i < n && isSpace(b[i]) {
+					i++
+				}
+				if i >= n {
+					return false
+				}
+				if b[i] == ']' {
+					i++
+					break
+				}
+				if b[i] == ',' {
+					i++
+					continue
+				}
+				if b[i] != '"' {
+					return false
+				}
+				if i = skipString(b, i); i < 0 {
+					return false
+				}
+			}
+		case c == '{':
+			return false
+		default:
+			for i < n {
+				if c := b[i]; c == ',' || c == '}' || c == ']' || isSpace(c) {
+					break
+				}
+				i++
+			}
+		}
+		if i < 0 || i >= n || i == vs {
+			return false
+		}
+		p.member(it, key, b[vs:i])
+		for i < n && isSpace(b[i]) {
+			i++
+		}
+		if i >= n {
+			return false
+		}
+		switch b[i] {
+		case ',':
+			i++
+		case '}':
+			p.sc.i = i + 1
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
+
+// skipString returns the index after the string starting at b[i] == '"', or -1
+// if it does not end.
+func skipString(b []byte, i int) int {
+	j := i + 1
+	for {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return -1
+		}
+		j += k
+		bs := 0
+		for q := j - 1; q > i && b[q] == '\\'; q-- {
+			bs++
+		}
+		if bs%2 == 0 {
+			return j + 1
+		}
+		j++
+	}
 }
 
 // fragmentRef is a fragment a check-in names: "#steps_profile": 123456.
@@ -338,23 +489,38 @@ func unquote(raw []byte) (string, bool) {
 
 // appendExtra appends the JSON object {"key": value, ...} of the members of
 // check-in i that no column of its stream holds; it reports false (appending
-// nothing) when there are none.
+// nothing) when there are none. typed says whether the stream has the steps
+// measures as columns.
 func (p *page) appendExtra(b []byte, i int, typed bool) ([]byte, bool) {
 	it := &p.items[i]
 	n := 0
-	for m := it.members[0]; m < it.members[1]; m++ {
-		mb := &p.members[m]
-		if mb.kind == memberExtra || (mb.kind == memberTyped && !typed) {
-			if n == 0 {
-				b = append(b, '{')
-			} else {
-				b = append(b, ',')
-			}
-			b, _ = jsontext.AppendQuote(b, p.key(mb))
-			b = append(b, ':')
-			b = append(b, mb.val...)
-			n++
+	add := func(key, val []byte) {
+		if n == 0 {
+			b = append(b, '{')
+		} else {
+			b = append(b, ',')
 		}
+		b, _ = jsontext.AppendQuote(b, key)
+		b = append(b, ':')
+		b = append(b, val...)
+		n++
+	}
+	for m := it.members[0]; m < it.members[1]; m++ {
+		if mb := &p.members[m]; mb.kind == memberExtra {
+			add(p.key(mb), mb.val)
+		}
+	}
+	if !typed && it.present&stepsBits != 0 {
+		// Steps measures on a check-in of another type: rare, so found by
+		// scanning the check-in again rather than kept for every check-in.
+		s := scanner{b: it.raw}
+		s.object(func(key []byte) error {
+			val, err := s.value()
+			if k := checkinKey(key); err == nil && k >= kSteps && !isNull(val) {
+				add(key, val)
+			}
+			return err
+		})
 	}
 	if n == 0 {
 		return b, false

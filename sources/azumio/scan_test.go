@@ -2,6 +2,7 @@ package azumio
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -91,6 +92,61 @@ func TestPositionRoundTrip(t *testing.T) {
 	for _, bad := range []string{`{"since":"x"}`, `{"seen":[["a"]]}`, `{"pending":[["a",1,"x"]]}`, `[]`} {
 		if _, err := decodePosition([]byte(bad)); err == nil {
 			t.Errorf("decodePosition(%s): got no error", bad)
+		}
+	}
+}
+
+// TestFastCheckinScanAgreesWithTheGeneralOne scans check-ins of every shape both
+// ways and compares what they record.
+func TestFastCheckinScanAgreesWithTheGeneralOne(t *testing.T) {
+	objects := []string{
+		`{}`,
+		` { } `,
+		`{"id":"1","version":2,"type":"steps","modified":5,"steps":null,"value":1.5e3,"live":true}`,
+		"{ \"id\" : \"1\" ,\n\t\"privacy_groups\" : [ \"a\" , \"b\\\"c\" ] , \"deleted\" : true }",
+		`{"#steps_profile":123,"#path":"p1","mood":"ok","deleted":false,"calories":null}`,
+		`{"id":"x\\\"y","nested":{"a":[1,{"b":"}"}]},"list":[1,2],"t":-1.5E-3}`,
+		`{"k\u00e9y":1,"id":"2"}`,
+		`{"privacy_groups":[],"end":1,"deleted":"yes"}`,
+	}
+	for _, obj := range objects {
+		body := []byte(`{"checkins":[` + obj + `]}`)
+		scan := func(fast bool) (item, []string) {
+			p := page{deletedKey: "deleted"}
+			p.sc = scanner{b: body, i: len(`{"checkins":[`)}
+			p.sc.ws()
+			it := item{}
+			ok := false
+			if fast {
+				ok = p.scanCheckinFast(&it)
+			}
+			if !ok {
+				p.members = p.members[:0]
+				it = item{}
+				p.sc.i = len(`{"checkins":[`)
+				if err := p.sc.object(func(key []byte) error {
+					val, err := p.sc.value()
+					if err == nil {
+						p.member(&it, key, val)
+					}
+					return err
+				}); err != nil {
+					t.Fatalf("%s: %v", obj, err)
+				}
+			}
+			var ms []string
+			for _, m := range p.members {
+				ms = append(ms, fmt.Sprintf("%d %s=%s", m.kind, p.key(&m), m.val))
+			}
+			if rest := strings.TrimSpace(string(body[p.sc.i:])); rest != "]}" {
+				t.Errorf("%s (fast %v): scanner stopped before %q", obj, fast, rest)
+			}
+			return it, ms
+		}
+		fi, fm := scan(true)
+		gi, gm := scan(false)
+		if fi.present != gi.present || fi.deleted != gi.deleted || strings.Join(fm, "|") != strings.Join(gm, "|") {
+			t.Errorf("%s:\nfast    %b %v %q\ngeneral %b %v %q", obj, fi.present, fi.deleted, fm, gi.present, gi.deleted, gm)
 		}
 	}
 }

@@ -292,7 +292,7 @@ func (r *reader) reject(ctx context.Context, stream, reason string, value []byte
 	if r.s.opts.dead == nil {
 		return fmt.Errorf("azumio: user %s: %s: %s", r.user, stream, reason)
 	}
-	return r.s.opts.dead.Reject(ctx, core.DeadLetter{Stream: stream, Unit: r.unit, Component: "azumio", Reason: reason, Value: value})
+	return r.s.opts.dead.Reject(ctx, core.DeadLetter{Stream: stream, Unit: r.unit, Component: "azumio", Reason: reason, Value: bytes.Clone(value)})
 }
 
 func (r *reader) run(ctx context.Context) error {
@@ -368,6 +368,7 @@ func streamName(s string) string {
 func (r *reader) checkinStream(typ string) *checkinStream {
 	cs, ok := r.streams[typ]
 	if !ok {
+		typ = strings.Clone(typ) // it refers to the page's body
 		cs = newCheckinStream(r.s.opts.mem, typ)
 		cs.stream = streamCheckins + streamName(typ)
 		r.streams[typ] = cs
@@ -490,17 +491,21 @@ func (r *reader) exportPage(ctx context.Context, since, newSince int64) error {
 		groups[typ] = append(groups[typ], i)
 	}
 	for id, ver := range atEnd {
-		final.Seen = append(final.Seen, seenEntry{ID: id, Version: ver})
+		final.Seen = append(final.Seen, seenEntry{ID: strings.Clone(id), Version: ver})
 	}
 	if len(order) == 0 {
 		r.pos = final // nothing new: the cursor moves in memory only
 		return nil
 	}
 
-	// Exported so far, for the positions between groups.
-	done := make(map[string]int64, len(r.pos.Seen)+len(p.items))
-	for _, e := range r.pos.Seen {
-		done[e.ID] = max(done[e.ID], e.Version)
+	// Exported so far, for the positions between groups (only a page of
+	// several types has them).
+	var done map[string]int64
+	if len(order) > 1 {
+		done = make(map[string]int64, len(r.pos.Seen)+len(p.items))
+		for _, e := range r.pos.Seen {
+			done[e.ID] = max(done[e.ID], e.Version)
+		}
 	}
 	for gi, typ := range order {
 		cs := r.checkinStream(typ)
@@ -508,10 +513,12 @@ func (r *reader) exportPage(ctx context.Context, since, newSince int64) error {
 		for _, i := range groups[typ] {
 			cs.append(p, i, r.user)
 			c := &p.typed.Checkins[i]
-			done[c.ID] = c.Version
-			if r.s.cfg.Fragments && !p.items[i].deleted {
+			if done != nil {
+				done[c.ID] = c.Version
+			}
+			if r.s.cfg.Fragments && !p.items[i].deleted && p.items[i].members[0] != p.items[i].members[1] {
 				for _, f := range p.fragments(i) {
-					pending = append(pending, pendingFragment{ID: c.ID, Version: c.Version, Name: f.Name, FragID: f.ID})
+					pending = append(pending, pendingFragment{ID: strings.Clone(c.ID), Version: c.Version, Name: f.Name, FragID: f.ID})
 				}
 			}
 		}
@@ -519,7 +526,7 @@ func (r *reader) exportPage(ctx context.Context, since, newSince int64) error {
 		if gi < len(order)-1 {
 			next = position{Since: since, Profile: r.pos.Profile}
 			for id, ver := range done {
-				next.Seen = append(next.Seen, seenEntry{ID: id, Version: ver})
+				next.Seen = append(next.Seen, seenEntry{ID: strings.Clone(id), Version: ver})
 			}
 		}
 		next.Pending = pending
