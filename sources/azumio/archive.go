@@ -17,12 +17,14 @@ import (
 
 	"github.com/goccy/go-json"
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 )
 
 // The raw archive keeps every answer the source fetched, one gzip file of JSON
-// lines per user and read:
+// lines per user and read (or zstd with `archive_compression: zstd`, which a
+// replay decompresses about twice as fast):
 //
-//	DIR/user=10001/20260101T020304.123456789Z.jsonl.gz
+//	DIR/user=10001/20260101T020304.123456789Z.jsonl.gz   (or .jsonl.zst)
 //
 // Each line is one answer: {"time": "...", "user": "10001", "request": "GET
 // /api2/checkins?limit=100&since=0&type=steps", "status": 200, "body": {...}}, with
@@ -35,11 +37,13 @@ import (
 // last one again once they are used up), so that replaying the archive of several
 // runs reads what each run read: after the last page of one run (hasMore false)
 // the source goes on with the next run's request when the archive holds an
-// unused answer to it. Klauspost's gzip is used instead of compress/gzip for its speed:
+// unused answer to it. Klauspost's gzip and zstd are used instead of
+// compress/gzip for their speed:
 // decompression bounds how fast a replay runs.
 
 type archiveWriter struct {
 	dir   string
+	zstd  bool
 	mu    sync.Mutex
 	files map[string]*archiveFile
 }
@@ -47,13 +51,19 @@ type archiveWriter struct {
 type archiveFile struct {
 	mu   sync.Mutex
 	f    *os.File
-	gz   *gzip.Writer
+	z    compressor
 	w    *bufio.Writer
 	line []byte
 }
 
-func newArchiveWriter(dir string) *archiveWriter {
-	return &archiveWriter{dir: dir, files: map[string]*archiveFile{}}
+// compressor is a gzip or zstd writer.
+type compressor interface {
+	io.WriteCloser
+	Flush() error
+}
+
+func newArchiveWriter(dir, compression string) *archiveWriter {
+	return &archiveWriter{dir: dir, zstd: compression == "zstd", files: map[string]*archiveFile{}}
 }
 
 func userDir(dir, user string) string { return filepath.Join(dir, "user="+user) }
@@ -68,14 +78,23 @@ func (a *archiveWriter) write(user, request string, body []byte) error {
 			a.mu.Unlock()
 			return fmt.Errorf("azumio: archive: %w", err)
 		}
-		name := time.Now().UTC().Format("20060102T150405.000000000Z") + ".jsonl.gz"
+		ext := ".jsonl.gz"
+		if a.zstd {
+			ext = ".jsonl.zst"
+		}
+		name := time.Now().UTC().Format("20060102T150405.000000000Z") + ext
 		f, err := os.OpenFile(filepath.Join(d, name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 		if err != nil {
 			a.mu.Unlock()
 			return fmt.Errorf("azumio: archive: %w", err)
 		}
-		gz, _ := gzip.NewWriterLevel(f, gzip.BestSpeed)
-		af = &archiveFile{f: f, gz: gz, w: bufio.NewWriterSize(gz, 256<<10)}
+		var z compressor
+		if a.zstd {
+			z, _ = zstd.NewWriter(f, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+		} else {
+			z, _ = gzip.NewWriterLevel(f, gzip.BestSpeed)
+		}
+		af = &archiveFile{f: f, z: z, w: bufio.NewWriterSize(z, 256<<10)}
 		a.files[user] = af
 	}
 	a.mu.Unlock()
@@ -105,7 +124,7 @@ func (a *archiveWriter) write(user, request string, body []byte) error {
 	if err := af.w.Flush(); err != nil {
 		return fmt.Errorf("azumio: archive %s: %w", af.f.Name(), err)
 	}
-	if err := af.gz.Flush(); err != nil {
+	if err := af.z.Flush(); err != nil {
 		return fmt.Errorf("azumio: archive %s: %w", af.f.Name(), err)
 	}
 	return nil
@@ -127,7 +146,7 @@ func (af *archiveFile) close() error {
 	af.mu.Lock()
 	defer af.mu.Unlock()
 	err := af.w.Flush()
-	if cerr := af.gz.Close(); err == nil {
+	if cerr := af.z.Close(); err == nil {
 		err = cerr
 	}
 	if serr := af.f.Sync(); err == nil {
@@ -362,10 +381,13 @@ func (r *replayReader) release(user string) {
 // readArchive calls line for every line of a user's archive directory, files
 // in name order, until it returns false or ctx is done.
 func readArchive(dir string, ctx context.Context, line func(archiveLine) bool) error {
-	names, err := filepath.Glob(filepath.Join(dir, "*.jsonl.gz"))
+	names, err := filepath.Glob(filepath.Join(dir, "*.jsonl.*"))
 	if err != nil {
 		return fmt.Errorf("azumio: replay: %w", err)
 	}
+	names = slices.DeleteFunc(names, func(n string) bool {
+		return !strings.HasSuffix(n, ".jsonl.gz") && !strings.HasSuffix(n, ".jsonl.zst")
+	})
 	slices.Sort(names)
 	for _, name := range names {
 		more, err := readArchiveFile(ctx, name, line)
@@ -382,19 +404,30 @@ func readArchiveFile(ctx context.Context, name string, line func(archiveLine) bo
 		return false, fmt.Errorf("azumio: replay: %w", err)
 	}
 	defer f.Close()
-	gz, err := gzip.NewReader(bufio.NewReaderSize(f, 256<<10))
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return true, nil // empty: a crash before the first line
+	var z io.Reader
+	if strings.HasSuffix(name, ".zst") {
+		zr, err := zstd.NewReader(bufio.NewReaderSize(f, 256<<10), zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return false, fmt.Errorf("azumio: replay %s: %w", name, err)
 		}
-		return false, fmt.Errorf("azumio: replay %s: %w", name, err)
+		defer zr.Close()
+		z = zr
+	} else {
+		gz, err := gzip.NewReader(bufio.NewReaderSize(f, 256<<10))
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return true, nil // empty: a crash before the first line
+			}
+			return false, fmt.Errorf("azumio: replay %s: %w", name, err)
+		}
+		z = gz
 	}
-	br := bufio.NewReaderSize(gz, 1<<20)
+	br := bufio.NewReaderSize(z, 1<<20)
 	for n := 1; ctx.Err() == nil; n++ {
 		raw, err := br.ReadBytes('\n')
 		if err != nil {
-			// A last line without its newline was cut by a crash; gzip
-			// reports a cut stream as io.ErrUnexpectedEOF. Both end the file.
+			// A last line without its newline was cut by a crash; a cut
+			// stream is io.ErrUnexpectedEOF (gzip, zstd). Both end the file.
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return true, nil
 			}

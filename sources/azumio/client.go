@@ -118,7 +118,7 @@ func NewClient(cfg Config, tokens *Tokens, opts ...ClientOption) (*Client, error
 		c.limiter = rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), burst)
 	}
 	if cfg.Archive != "" {
-		c.archive = newArchiveWriter(cfg.Archive)
+		c.archive = newArchiveWriter(cfg.Archive, cfg.ArchiveCompression)
 	}
 	return c, nil
 }
