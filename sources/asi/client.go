@@ -361,11 +361,12 @@ func reason(raw []byte) string {
 	return s
 }
 
-// page is one answer of a paginated list.
+// page is one answer of a paginated list. Results stay raw and are split
+// without copying each result (a page of history is megabytes).
 type page struct {
-	Count   int               `json:"count"`
-	Next    json.RawMessage   `json:"next"`
-	Results []json.RawMessage `json:"results"`
+	Count   int             `json:"count"`
+	Next    json.RawMessage `json:"next"`
+	Results json.RawMessage `json:"results"`
 }
 
 // List calls fn with the results of every page of the list at path, from
@@ -387,9 +388,9 @@ func (c *Client) ListFrom(ctx context.Context, path string, q url.Values, limit,
 			return err
 		}
 		if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '[' {
-			var all []json.RawMessage
-			if err := json.Unmarshal(t, &all); err != nil {
-				return fmt.Errorf("asi: GET %s: decoding the list: %w", c.url(path, q), err)
+			all, ok := splitArray(t)
+			if !ok {
+				return fmt.Errorf("asi: GET %s: the list is not a JSON array", c.url(path, q))
 			}
 			return fn(n, all, true)
 		}
@@ -397,8 +398,15 @@ func (c *Client) ListFrom(ctx context.Context, path string, q url.Values, limit,
 		if err := json.Unmarshal(raw, &p); err != nil {
 			return fmt.Errorf("asi: GET %s: decoding the page: %w", c.url(path, q), err)
 		}
+		results, ok := splitArray(p.Results)
+		if string(bytes.TrimSpace(p.Results)) == "null" || len(p.Results) == 0 {
+			results, ok = nil, true
+		}
+		if !ok {
+			return fmt.Errorf("asi: GET %s: the page's results are not a JSON array", c.url(path, q))
+		}
 		last := len(p.Next) == 0 || string(p.Next) == "null"
-		if err := fn(n, p.Results, last); err != nil {
+		if err := fn(n, results, last); err != nil {
 			return err
 		}
 		if last {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,6 +30,13 @@ func TestMain(m *testing.M) {
 
 // runPipelineFile runs a pipeline file to its end, as etl run does.
 func runPipelineFile(file string) int {
+	if prof := os.Getenv("ASI_CPUPROFILE"); prof != "" {
+		// For looking into the benchmark's export: ASI_CPUPROFILE=FILE go test -bench ...
+		if f, err := os.Create(prof); err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	p, err := core.LoadPipeline(file)
 	if err == nil {
 		var pl *core.Plan

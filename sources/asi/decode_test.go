@@ -276,3 +276,63 @@ func TestFingerprintIsCanonical(t *testing.T) {
 		t.Errorf("broken JSON: got no error")
 	}
 }
+
+func TestMembers(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string // key=value
+		ok   bool
+	}{
+		{`{}`, nil, true},
+		{` { "a" : 1 , "b":[1,[2,{"x":"]"}]], "c": {"d": "}\"{"}, "e":null,"f":true } `,
+			[]string{`a=1`, `b=[1,[2,{"x":"]"}]]`, `c={"d": "}\"{"}`, `e=null`, `f=true`}, true},
+		{`{"k\u00e9y": "v"}`, []string{`kéy="v"`}, true},
+		{`{"a": "unterminated}`, nil, false},
+		{`{"a": [1, 2}`, nil, false},
+		{`{"a" 1}`, nil, false},
+		{`{"a": 1,}`, nil, false},
+		{`{"a": 1} x`, nil, false},
+		{`[1]`, nil, false},
+		{`{a: 1}`, nil, false},
+		{``, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			var got []string
+			err := members([]byte(tt.in), func(k, v []byte) error {
+				got = append(got, string(k)+"="+string(v))
+				return nil
+			})
+			if (err == nil) != tt.ok || (tt.ok && !slices.Equal(got, tt.want)) {
+				t.Errorf("got %q, %v; want %q, ok %v", got, err, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+func TestSplitArray(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+		ok   bool
+	}{
+		{`[]`, []string{}, true},
+		{` [ {"a": [1, "]"]}, 2 ,"x", null ] `, []string{`{"a": [1, "]"]}`, `2`, `"x"`, `null`}, true},
+		{`[1,]`, nil, false},
+		{`[1`, nil, false},
+		{`{}`, nil, false},
+		{`[1] 2`, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			elems, ok := splitArray([]byte(tt.in))
+			got := make([]string, len(elems))
+			for i, e := range elems {
+				got[i] = string(e)
+			}
+			if ok != tt.ok || (ok && !slices.Equal(got, tt.want)) {
+				t.Errorf("got %q, %v; want %q, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}

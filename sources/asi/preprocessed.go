@@ -102,14 +102,26 @@ func (f *floats) truncate(n int) {
 
 // groupRows accumulates the rows of one group over the messages of a page.
 type groupRows struct {
-	name  string
-	known []groupField // nil for a group nobody documents
-	n     int
-	ts    []arrow.Timestamp
-	nums  []floats                     // known float fields, by index in known
-	bools [][]json.RawMessage          // known bool fields' elements, by index (nil entries for float fields)
-	extra []string                     // known groups: per-row JSON of unknown fields ("" none); nil while none
-	dyn   map[string][]json.RawMessage // unknown groups: elements per field (nil: null)
+	name    string
+	known   []groupField // nil for a group nobody documents
+	n       int
+	ts      []arrow.Timestamp
+	nums    []floats                     // known float fields, by index in known
+	bools   [][]json.RawMessage          // known bool fields' elements, by index (nil entries for float fields)
+	extra   []string                     // known groups: per-row JSON of unknown fields ("" none); nil while none
+	dyn     map[string][]json.RawMessage // unknown groups: elements per field (nil: null)
+	hint    int                          // messages in the page, to size the columns
+	scratch []float64                    // timestamps of the message being added
+}
+
+// reserve makes room for rows rows in the timestamps and float columns.
+func (g *groupRows) reserve(rows int) {
+	g.ts = slices.Grow(g.ts, rows)
+	for i := range g.nums {
+		if g.known[i].kind == kFloat {
+			g.nums[i].vals = slices.Grow(g.nums[i].vals, rows)
+		}
+	}
 }
 
 func newGroupRows(name string) *groupRows {
@@ -158,13 +170,19 @@ func (g *groupRows) add(raw json.RawMessage) error {
 	if !hasTS {
 		return fmt.Errorf("group %s has no timestamp array", g.name)
 	}
-	tsv, tsValid, ok := parseNumbers(tsRaw, nil, nil)
+	tsv, tsValid, ok := parseNumbers(tsRaw, g.scratch[:0], nil)
+	g.scratch = tsv
 	if !ok || slices.Contains(tsValid, false) {
 		return fmt.Errorf("group %s: timestamp is not an array of UNIX milliseconds without nulls", g.name)
 	}
 	n := len(tsv)
 	if n == 0 {
 		return nil
+	}
+	if g.n == 0 && g.hint > 1 {
+		// The page's first sample of this group: make room for the page,
+		// assuming the other messages hold as many samples.
+		g.reserve(n * g.hint)
 	}
 	for _, t := range tsv {
 		if math.IsNaN(t) || math.Abs(t) > 1e15 {
@@ -191,7 +209,13 @@ func (g *groupRows) add(raw json.RawMessage) error {
 		}
 		return err
 	}
-	other := map[string][]json.RawMessage{} // fields without a typed column here
+	var other map[string][]json.RawMessage // fields without a typed column here
+	keep := func(k string, elems []json.RawMessage) {
+		if other == nil {
+			other = map[string][]json.RawMessage{}
+		}
+		other[k] = elems
+	}
 	if g.known != nil {
 		for i, f := range g.known {
 			fr := fields[i]
@@ -215,7 +239,7 @@ func (g *groupRows) add(raw json.RawMessage) error {
 			if err != nil || len(elems) != n {
 				return rollback(fmt.Errorf("group %s: %s has %s values, timestamp %d", g.name, f.key, countOf(elems, err), n))
 			}
-			other[f.key] = elems
+			keep(f.key, elems)
 		}
 	}
 	for _, u := range unknown {
@@ -224,7 +248,7 @@ func (g *groupRows) add(raw json.RawMessage) error {
 		if err != nil || len(elems) != n {
 			return rollback(fmt.Errorf("group %s: %s has %s values, timestamp %d", g.name, k, countOf(elems, err), n))
 		}
-		other[k] = elems
+		keep(k, elems)
 	}
 	if g.known == nil {
 		for k, elems := range other {
@@ -236,17 +260,28 @@ func (g *groupRows) add(raw json.RawMessage) error {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
+		quoted := make([][]byte, len(keys))
+		for i, k := range keys {
+			quoted[i], _ = json.Marshal(k)
+		}
 		g.extra = padStrings(g.extra, n0)
+		// Each row's object is written directly (keys sorted once): building a
+		// map and encoding it per sample cost more than the samples themselves.
+		var buf []byte
 		for j := range n {
-			row := make(map[string]json.RawMessage, len(keys))
-			for _, k := range keys {
-				row[k] = other[k][j]
+			buf = append(buf[:0], '{')
+			for i, k := range keys {
+				if i > 0 {
+					buf = append(buf, ',')
+				}
+				buf = append(buf, quoted[i]...)
+				buf = append(buf, ':')
+				var err error
+				if buf, err = appendCompact(buf, other[k][j]); err != nil {
+					return rollback(fmt.Errorf("group %s: %s: %w", g.name, k, err))
+				}
 			}
-			s, err := extraText(row)
-			if err != nil {
-				return rollback(fmt.Errorf("group %s: %w", g.name, err))
-			}
-			g.extra = append(g.extra, s)
+			g.extra = append(g.extra, string(append(buf, '}')))
 		}
 	}
 	for _, t := range tsv {
@@ -254,6 +289,21 @@ func (g *groupRows) add(raw json.RawMessage) error {
 	}
 	g.n += n
 	return nil
+}
+
+// appendCompact appends a JSON value without insignificant whitespace.
+func appendCompact(buf []byte, v json.RawMessage) ([]byte, error) {
+	if len(v) == 0 {
+		return append(buf, "null"...), nil
+	}
+	if !bytes.ContainsAny(v, " \t\n\r") {
+		return append(buf, v...), nil
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, v); err != nil {
+		return buf, err
+	}
+	return append(buf, b.Bytes()...), nil
 }
 
 func padRaw(s []json.RawMessage, n int) []json.RawMessage {
@@ -426,8 +476,9 @@ type pageRows struct {
 // want (nil: all).
 func decodePage(results []json.RawMessage, want func(string) bool) *pageRows {
 	p := &pageRows{groups: map[string]*groupRows{}}
+	var groups []member
 	for _, msg := range results {
-		var groups []member
+		groups = groups[:0]
 		if err := members(msg, func(key, value []byte) error {
 			if want == nil || want(string(key)) {
 				groups = append(groups, member{string(key), value})
@@ -443,6 +494,7 @@ func decodePage(results []json.RawMessage, want func(string) bool) *pageRows {
 			g := p.groups[gm.key]
 			if g == nil {
 				g = newGroupRows(gm.key)
+				g.hint = len(results)
 				p.groups[gm.key] = g
 			}
 			if err := g.add(gm.value); err != nil {

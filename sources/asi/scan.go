@@ -216,3 +216,35 @@ func valueEnd(raw []byte, i int) (int, bool) {
 	}
 	return j, j > i
 }
+
+// splitArray returns the elements of the JSON array raw as sub-slices of it
+// (no copy), or ok false if raw is not an array.
+func splitArray(raw []byte) (elems []json.RawMessage, ok bool) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '[' {
+		return nil, false
+	}
+	i = skipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == ']' {
+		return []json.RawMessage{}, trailing(raw, i+1) == nil
+	}
+	for {
+		j, ok := valueEnd(raw, i)
+		if !ok {
+			return nil, false
+		}
+		elems = append(elems, raw[i:j:j])
+		i = skipSpace(raw, j)
+		if i >= len(raw) {
+			return nil, false
+		}
+		switch raw[i] {
+		case ',':
+			i = skipSpace(raw, i+1)
+		case ']':
+			return elems, trailing(raw, i+1) == nil
+		default:
+			return nil, false
+		}
+	}
+}
