@@ -87,7 +87,18 @@ any crash exports every record exactly once.
 	}
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
-	root.AddCommand(newRunCmd(g), newValidateCmd(g), newStateCmd(g), newPluginsCmd(), newSchemaCmd(), newVersionCmd())
+	emulate := &cobra.Command{
+		Use:   "emulate",
+		Short: "Serve an in-memory emulator of an API on loopback (no account needed)",
+	}
+	emulate.AddCommand(newEmulateAzumioCmd(), newEmulateASICmd())
+	auth := &cobra.Command{
+		Use:   "auth",
+		Short: "Sign in to an API in the browser and store the tokens (files created 0600)",
+	}
+	auth.AddCommand(newAuthAzumioCmd(), newAuthASICmd())
+	root.AddCommand(newRunCmd(g), newValidateCmd(g), newStateCmd(g), newPluginsCmd(), newSchemaCmd(),
+		emulate, auth, newAzumioCmd(), newASICmd(), newFlightServeCmd(), newPluginCmd(), newVersionCmd())
 	return root
 }
 
