@@ -41,13 +41,22 @@ type user struct {
 // idOf returns the check-in id of n for user index u: 12 digits, so that ids of
 // one user compare as strings in the same order as numbers.
 func idOf(u int, n int64) string {
-	var b [16]byte
-	out := strconv.AppendInt(b[:0], int64(1000+u), 10)
-	s := strconv.AppendInt(nil, n, 10)
-	for i := len(s); i < 8; i++ {
-		out = append(out, '0')
+	var b [24]byte
+	return string(appendID(b[:0], u, n))
+}
+
+// appendID appends idOf(u, n).
+func appendID(b []byte, u int, n int64) []byte {
+	b = strconv.AppendInt(b, int64(1000+u), 10)
+	var digits [8]byte
+	for i := 7; i >= 0; i-- {
+		digits[i] = byte('0' + n%10)
+		n /= 10
 	}
-	return string(append(out, s...))
+	if n > 0 { // more than 8 digits
+		b = strconv.AppendInt(b, n, 10)
+	}
+	return append(b, digits[:]...)
 }
 
 // parseID is the inverse of idOf; ok is false for an id that is not one of ours.
@@ -179,7 +188,7 @@ type checkinValues struct {
 	live                bool
 	privacy             int64
 	groups              []string
-	remote              string
+	remoteHi, remoteLo  uint64 // the client UUID's bits
 	fragName            string // "" when the check-in has no fragment
 	fragID              int64
 }
@@ -232,7 +241,7 @@ func (s *Server) values(u *user, r *record) checkinValues {
 	v.live = hp&1 == 1
 	v.privacy = int64(hp>>1) % 5
 	v.groups = privacyGroups[(hp>>4)%uint64(len(privacyGroups))]
-	v.remote = uuid(s.hash(saltPriv, ui, n, 1), s.hash(saltPriv, ui, n, 2))
+	v.remoteHi, v.remoteLo = s.hash(saltPriv, ui, n, 1), s.hash(saltPriv, ui, n, 2)
 	return v
 }
 
@@ -246,9 +255,9 @@ func floorDiv(a, b int64) int64 {
 
 const hexDigits = "0123456789ABCDEF"
 
-// uuid formats 128 bits as an upper-case UUID, like the client UUIDs (`remoteid`)
-// of the contract's example.
-func uuid(hi, lo uint64) string {
+// appendUUID appends 128 bits as an upper-case UUID, like the client UUIDs
+// (`remoteid`) of the contract's example.
+func appendUUID(out []byte, hi, lo uint64) []byte {
 	var b [36]byte
 	j := 0
 	for i := range 32 {
@@ -263,5 +272,5 @@ func uuid(hi, lo uint64) string {
 		b[j] = hexDigits[(w>>(60-4*(i%16)))&0xF]
 		j++
 	}
-	return string(b[:])
+	return append(out, b[:]...)
 }

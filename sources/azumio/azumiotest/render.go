@@ -63,6 +63,41 @@ func appendFloat(b []byte, f float64) []byte {
 	return strconv.AppendFloat(b, f, 'f', -1, 64)
 }
 
+// appendFixed appends v, a number with at most d decimals (the emulator rounds
+// its values so), as the shortest decimal text that reads back as v: integer
+// arithmetic instead of strconv's shortest-float search, which costs several
+// times more.
+func appendFixed(b []byte, v float64, d int) []byte {
+	scale := pow10[d]
+	x := math.Round(v * scale)
+	if math.Abs(x) >= 1<<53 || x/scale != v {
+		return appendFloat(b, v) // not exactly d decimals: the general way
+	}
+	n := int64(x)
+	if n < 0 {
+		b = append(b, '-')
+		n = -n
+	}
+	whole, frac := n/int64(scale), n%int64(scale)
+	b = strconv.AppendInt(b, whole, 10)
+	if frac == 0 {
+		return b
+	}
+	for frac%10 == 0 {
+		frac /= 10
+		d--
+	}
+	b = append(b, '.')
+	var digits [20]byte
+	for i := d - 1; i >= 0; i-- {
+		digits[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	return append(b, digits[:d]...)
+}
+
+var pow10 = [...]float64{1, 10, 100, 1000, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
+
 // appendCheckin appends check-in r of user u as the API serves it. A deleted
 // check-in is a tombstone: its identity, times and `"deleted": true`, nothing else.
 func (s *Server) appendCheckin(b []byte, u *user, r *record, unknownFields bool) []byte {
@@ -70,21 +105,20 @@ func (s *Server) appendCheckin(b []byte, u *user, r *record, unknownFields bool)
 	v := s.values(u, r)
 	b = append(b, '{')
 	if !r.deleted {
-		b = appendKey(b, "remoteid")
-		b = appendString(b, v.remote)
-		b = append(b, ',')
+		b = append(b, `"remoteid":"`...)
+		b = appendUUID(b, v.remoteHi, v.remoteLo)
+		b = append(b, `",`...)
 		if v.fragName != "" {
 			b = appendKey(b, "#"+v.fragName)
 			b = strconv.AppendInt(b, v.fragID, 10)
 			b = append(b, ',')
 		}
 		if typ == "steps" {
-			b = appendKey(b, "activeDuration")
+			b = append(b, `"activeDuration":`...)
 			b = strconv.AppendInt(b, int64(math.Round(v.steps*0.534)), 10)
 			b = append(b, ',')
 		}
-		b = appendKey(b, "privacy_groups")
-		b = append(b, '[')
+		b = append(b, `"privacy_groups":[`...)
 		for i, g := range v.groups {
 			if i > 0 {
 				b = append(b, ',')
@@ -93,25 +127,19 @@ func (s *Server) appendCheckin(b []byte, u *user, r *record, unknownFields bool)
 		}
 		b = append(b, "],"...)
 	}
-	b = appendKey(b, "type")
+	b = append(b, `"type":`...)
 	b = appendString(b, typ)
-	b = append(b, ',')
-	b = appendKey(b, "version")
+	b = append(b, `,"version":`...)
 	b = strconv.AppendInt(b, r.version, 10)
-	b = append(b, ',')
-	b = appendKey(b, "id")
-	b = appendString(b, idOf(u.index, r.n))
-	b = append(b, ',')
-	b = appendKey(b, "timestamp")
+	b = append(b, `,"id":"`...)
+	b = appendID(b, u.index, r.n)
+	b = append(b, `","timestamp":`...)
 	b = strconv.AppendInt(b, r.stamp, 10)
-	b = append(b, ',')
-	b = appendKey(b, "created")
+	b = append(b, `,"created":`...)
 	b = strconv.AppendInt(b, v.created, 10)
-	b = append(b, ',')
-	b = appendKey(b, "user_id")
+	b = append(b, `,"user_id":`...)
 	b = appendString(b, u.id)
-	b = append(b, ',')
-	b = appendKey(b, "modified")
+	b = append(b, `,"modified":`...)
 	b = strconv.AppendInt(b, r.modified, 10)
 	if r.deleted {
 		b = append(b, `,"deleted":true}`...)
@@ -121,45 +149,35 @@ func (s *Server) appendCheckin(b []byte, u *user, r *record, unknownFields bool)
 	if typ == "steps" {
 		basal := math.Round(1506.652*float64(v.end-v.start)/86_400_000*1000) / 1000
 		walk := math.Round(v.steps*0.03435*1000) / 1000
-		b = appendKey(b, "distance")
-		b = appendFloat(b, math.Round(v.steps*0.7261*1000)/1000)
-		b = append(b, ',')
-		b = appendKey(b, "calories")
-		b = appendFloat(b, basal+walk)
-		b = append(b, ',')
-		b = appendKey(b, "walkCalories")
-		b = appendFloat(b, walk)
-		b = append(b, ',')
-		b = appendKey(b, "basalCalories")
-		b = appendFloat(b, basal)
-		b = append(b, ',')
-		b = appendKey(b, "steps")
-		b = appendFloat(b, v.steps)
+		b = append(b, `"distance":`...)
+		b = appendFixed(b, math.Round(v.steps*0.7261*1000)/1000, 3)
+		b = append(b, `,"calories":`...)
+		b = appendFloat(b, basal+walk) // a sum: not exactly 3 decimals
+		b = append(b, `,"walkCalories":`...)
+		b = appendFixed(b, walk, 3)
+		b = append(b, `,"basalCalories":`...)
+		b = appendFixed(b, basal, 3)
+		b = append(b, `,"steps":`...)
+		b = appendFixed(b, v.steps, 3)
 		b = append(b, ',')
 	}
-	b = appendKey(b, "timezone")
-	b = appendFloat(b, u.tz)
-	b = append(b, ',')
-	b = appendKey(b, "value")
-	b = appendFloat(b, v.value)
-	b = append(b, ',')
-	b = appendKey(b, "client_id")
+	b = append(b, `"timezone":`...)
+	b = appendFixed(b, u.tz, 1)
+	b = append(b, `,"value":`...)
+	b = appendFixed(b, v.value, 3)
+	b = append(b, `,"client_id":`...)
 	app := appClientIDs[typ]
 	if app == "" {
 		app = "com.azumio.android.argus"
 	}
 	b = appendString(b, app)
-	b = append(b, ',')
-	b = appendKey(b, "end")
+	b = append(b, `,"end":`...)
 	b = strconv.AppendInt(b, v.end, 10)
-	b = append(b, ',')
-	b = appendKey(b, "live")
+	b = append(b, `,"live":`...)
 	b = strconv.AppendBool(b, v.live)
-	b = append(b, ',')
-	b = appendKey(b, "privacy")
+	b = append(b, `,"privacy":`...)
 	b = strconv.AppendInt(b, v.privacy, 10)
-	b = append(b, ',')
-	b = appendKey(b, "start")
+	b = append(b, `,"start":`...)
 	b = strconv.AppendInt(b, v.start, 10)
 	if unknownFields {
 		b = append(b, `,"heartbeatVariability":41.5,"device":{"model":"Pixel 9","os":"android 16","sensors":["accelerometer","ppg"]}`...)
