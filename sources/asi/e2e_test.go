@@ -492,3 +492,22 @@ func testLogger() *slog.Logger {
 	}
 	return slog.New(slog.DiscardHandler)
 }
+
+// TestDeviceNotOwned: a device the manager never owned fails its unit, saying
+// that ownership is missing.
+func TestDeviceNotOwned(t *testing.T) {
+	opts := asitest.DefaultOptions()
+	opts.Managers = 2
+	l := newLake(t, opts)
+	src := strings.Replace(l.source("streams: [preprocessed]\ndevices: [1]\nsince: 2026-03-01T00:00:00Z"), "username: manager1", "username: manager2", 1)
+	sum, err := l.run(src)
+	if !errors.Is(err, core.ErrUnitsFailed) {
+		t.Fatalf("run: got %v, want core.ErrUnitsFailed", err)
+	}
+	ferr := sum.Failed["device/1"]
+	for _, want := range []string{"not the owner", "manager 2", "device 1", "take-ownership", "403"} {
+		if ferr == nil || !strings.Contains(ferr.Error(), want) {
+			t.Errorf("device/1: got error %v, want it to say %q", ferr, want)
+		}
+	}
+}
