@@ -1,12 +1,14 @@
 package plugins_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
+	"github.com/etl-toolkit/etl/core"
 	"github.com/etl-toolkit/etl/plugins"
 	"github.com/etl-toolkit/etl/plugins/sdk"
 
@@ -34,7 +36,35 @@ func TestMain(m *testing.M) {
 		}
 		sdk.Serve(p)
 	}
+	if plugin, ok := os.LookupEnv(hostEnv); ok {
+		host(plugin) // never returns
+	}
 	os.Exit(run(m))
+}
+
+// hostEnv makes the test binary a host that opens the sink of the plugin the
+// variable names, says "ready" and waits to be killed (TestPluginExitsWithHost).
+const hostEnv = "PLUGINS_TEST_HOST"
+
+func host(plugin string) {
+	dir, err := os.MkdirTemp("", "plugins-test-host-")
+	if err == nil {
+		_, err = plugins.Default.OpenSink(context.Background(), plugin, core.Env{Config: mustConfig("inner: csv\nconfig: {path: " + dir + "}")})
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	fmt.Println("ready")
+	select {}
+}
+
+func mustConfig(src string) core.Config {
+	cfg, err := core.NewConfig("host.yaml", "sinks[0].config", []byte(src))
+	if err != nil {
+		panic(err)
+	}
+	return cfg
 }
 
 func run(m *testing.M) int {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/hashicorp/go-hclog"
@@ -56,6 +57,7 @@ func Serve(p Plugin) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	go exitWithParent(os.Getppid(), 500*time.Millisecond)
 	stderr := os.Stderr // go-plugin replaces os.Stderr by a pipe; logs go to the real one
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  wire.Handshake,
@@ -68,6 +70,22 @@ func Serve(p Plugin) {
 		}),
 	})
 	os.Exit(0)
+}
+
+// exitWithParent ends the process once its parent (etl) is gone: go-plugin
+// leaves a plugin running when its host dies without stopping it (killed, or
+// crashed), and nothing else would ever talk to it again. A process whose
+// parent dies is given another parent (init, or a subreaper), which is what
+// this notices.
+func exitWithParent(ppid int, every time.Duration) {
+	if ppid <= 1 {
+		return // started by init or a subreaper: nothing to watch
+	}
+	for range time.Tick(every) {
+		if os.Getppid() != ppid {
+			os.Exit(3)
+		}
+	}
 }
 
 // Set returns the go-plugin plugin set that serves p's components. Their
