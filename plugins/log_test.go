@@ -39,7 +39,7 @@ func TestPluginLogs(t *testing.T) {
 			line = l
 		}
 	}
-	for _, want := range []string{"level=INFO", `msg="hello from the plugin"`, "component=source", "plugin=external:faulty", "pid=", "answer=42"} {
+	for _, want := range []string{"level=INFO", `msg="hello from the plugin"`, "component=source", "plugin=external:faulty", "pid=", "answer=42", "mtls=true"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("got log line %q, want it to contain %s", line, want)
 		}

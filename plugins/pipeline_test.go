@@ -229,3 +229,43 @@ func TestErrorKindsCrossTheBoundary(t *testing.T) {
 		}
 	})
 }
+
+// A pipeline whose every component is a plugin: a built-in source out of
+// process, a third-party transform that rejects rows, the example sink. Every
+// row is either written or in the dead-letter file.
+func TestEveryComponentOutOfProcess(t *testing.T) {
+	dir := t.TempDir()
+	sum, err := runPipeline(t, dir, `version: 1
+name: all-external
+state: $DIR/state
+commit: { rows: 2000 }
+source:
+  plugin: external:builtin:generate
+  config: { units: 2, rows: 3000, batch_size: 500 }
+transforms:
+  - plugin: external:$FAULTY
+    config: { reject_first: true }
+sinks:
+  - plugin: external:$JSONL
+    config: { path: $DIR/out, partition_by: [unit] }
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batches = 2 * 3000 / 500
+	rows := readJSONLines(t, filepath.Join(dir, "out"))
+	if got, want := len(rows), 2*3000-batches; got != want {
+		t.Errorf("got %d rows written, want %d", got, want)
+	}
+	if sum.DeadLetters != batches {
+		t.Errorf("got %d dead letters in the summary, want %d", sum.DeadLetters, batches)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "state", "all-external.deadletter.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != batches || !strings.Contains(lines[0], `"reason":"first row of its batch"`) || !strings.Contains(lines[0], `"id":0`) {
+		t.Errorf("got dead letters\n%s\nwant %d, the first rows of the batches", data, batches)
+	}
+}

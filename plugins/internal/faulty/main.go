@@ -158,7 +158,8 @@ func newSource(ctx context.Context, env core.Env) (core.Source, error) {
 
 func (s *source) Units(ctx context.Context) ([]string, error) {
 	if s.cfg.Log != "" {
-		s.log.Logger.Info(s.cfg.Log, "answer", 42)
+		// PLUGIN_CLIENT_CERT is the host's certificate, given by go-plugin's AutoMTLS.
+		s.log.Logger.Info(s.cfg.Log, "answer", 42, "mtls", os.Getenv("PLUGIN_CLIENT_CERT") != "")
 	}
 	return s.Source.Units(ctx)
 }
