@@ -204,7 +204,14 @@ func (r *runState) run(ctx, bg context.Context, conc int, sum *Summary) error {
 	if err := r.recoverCommit(bg); err != nil {
 		return err
 	}
-	units, err := pl.Source.Units(ctx)
+	var units []string
+	err := retryTransient(ctx, r.opts.MaxTries, func() (bool, error) {
+		var err error
+		units, err = pl.Source.Units(ctx)
+		return false, err
+	}, func(next time.Duration, err error) {
+		r.log.Warn("listing units: transient error, retrying", "in", next, "err", err)
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			sum.Interrupted = true
@@ -393,7 +400,6 @@ func (r *runState) readUnit(ctx context.Context, unit string, msgs chan<- msg) e
 	from := r.states[unit].Position // read-only once readers start
 	progressed := false
 	ctx = withStatus(ctx, func(s string) { r.prog.setStatus(unit, s) })
-	r.prog.setStatus(unit, "reading")
 	emit := func(ectx context.Context, b Batch) error {
 		if b.Unit == "" {
 			b.Unit = unit
@@ -413,17 +419,33 @@ func (r *runState) readUnit(ctx context.Context, unit string, msgs chan<- msg) e
 			return ectx.Err()
 		}
 	}
+	err := retryTransient(ctx, r.opts.MaxTries, func() (bool, error) {
+		progressed = false
+		r.prog.setStatus(unit, "reading")
+		err := r.pl.Source.Read(ctx, unit, from, emit)
+		return progressed, err
+	}, func(next time.Duration, err error) {
+		r.log.Warn("unit: transient error, retrying", "unit", unit, "in", next, "err", err)
+		r.prog.setStatus(unit, fmt.Sprintf("waiting %s: %v", next.Round(time.Millisecond), err))
+	})
+	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+		err = errors.Join(err, ctx.Err())
+	}
+	return err
+}
+
+// retryTransient calls op until it succeeds, fails for good, ctx ends, or
+// maxTries calls in a row fail without progress. Transient errors (ErrTransient)
+// are retried after an exponential backoff, or after the wait the error asks for
+// if longer; op reports whether it made progress, which starts the count again.
+func retryTransient(ctx context.Context, maxTries int, op func() (progressed bool, err error), waiting func(time.Duration, error)) error {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = 500 * time.Millisecond
 	bo.MaxInterval = time.Minute
 	tries := 0
 	for {
-		progressed = false
-		err := r.pl.Source.Read(ctx, unit, from, emit)
+		progressed, err := op()
 		if err == nil || ctx.Err() != nil {
-			if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
-				err = errors.Join(err, ctx.Err())
-			}
 			return err
 		}
 		wait, transient := RetryAfter(err)
@@ -435,15 +457,11 @@ func (r *runState) readUnit(ctx context.Context, unit string, msgs chan<- msg) e
 			tries = 0
 		}
 		tries++
-		if tries >= r.opts.MaxTries {
+		if tries >= maxTries {
 			return fmt.Errorf("giving up after %d tries: %w", tries, err)
 		}
-		next := bo.NextBackOff()
-		if wait > next {
-			next = wait
-		}
-		r.log.Warn("unit: transient error, retrying", "unit", unit, "in", next, "err", err)
-		r.prog.setStatus(unit, fmt.Sprintf("waiting %s: %v", next.Round(time.Millisecond), err))
+		next := max(bo.NextBackOff(), wait)
+		waiting(next, err)
 		t := time.NewTimer(next)
 		select {
 		case <-t.C:
@@ -451,7 +469,6 @@ func (r *runState) readUnit(ctx context.Context, unit string, msgs chan<- msg) e
 			t.Stop()
 			return ctx.Err()
 		}
-		r.prog.setStatus(unit, "reading")
 	}
 }
 

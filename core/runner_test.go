@@ -28,17 +28,26 @@ type seqSource struct {
 	rows  int64
 	batch int64
 
-	mu        sync.Mutex
-	failAt    map[string]int64 // unit -> value at which Read fails once with failErr
-	failErr   map[string]error
-	permanent map[string]error // unit -> error returned on every Read
-	block     chan struct{}    // if set, Read blocks after its first batch until closed or ctx ends
-	acks      map[string]int64
+	mu         sync.Mutex
+	failAt     map[string]int64 // unit -> value at which Read fails once with failErr
+	failErr    map[string]error
+	permanent  map[string]error // unit -> error returned on every Read
+	block      chan struct{}    // if set, Read blocks after its first batch until closed or ctx ends
+	acks       map[string]int64
+	unitsFails int // Units fails transiently this many times first
 }
 
 var seqSchema = arrow.NewSchema([]arrow.Field{{Name: "v", Type: arrow.PrimitiveTypes.Int64}}, nil)
 
-func (s *seqSource) Units(ctx context.Context) ([]string, error) { return s.units, nil }
+func (s *seqSource) Units(ctx context.Context) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unitsFails > 0 {
+		s.unitsFails--
+		return nil, Transient(errors.New("503 service unavailable"), time.Millisecond)
+	}
+	return s.units, nil
+}
 
 func (s *seqSource) Read(ctx context.Context, unit string, from Position, emit Emit) error {
 	var next int64
@@ -391,6 +400,24 @@ func TestRunSinkFailureKeepsCommittedData(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkValues(t, sink.values(), want(src.units, 400))
+}
+
+func TestRunRetriesListingUnits(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	src := &seqSource{mem: mem, units: []string{"a"}, rows: 10, batch: 5, unitsFails: 2}
+	sink := newMemSink()
+	pl := newTestPlan(t, src, sink)
+	store := openStore(t, pl)
+	if _, err := pl.Run(context.Background(), RunOptions{Store: store}); err != nil {
+		t.Fatal(err)
+	}
+	checkValues(t, sink.values(), want(src.units, 10))
+	src.unitsFails = 100
+	_, err := pl.Run(context.Background(), RunOptions{Store: store, MaxTries: 3})
+	if err == nil || !strings.Contains(err.Error(), "list units: giving up after 3 tries: 503 service unavailable") {
+		t.Errorf("got %v, want the listing to give up after 3 tries", err)
+	}
 }
 
 func TestRunSelectedUnits(t *testing.T) {
