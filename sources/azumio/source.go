@@ -509,6 +509,7 @@ func (r *reader) exportPage(ctx context.Context, since, newSince int64) error {
 	}
 	for gi, typ := range order {
 		cs := r.checkinStream(typ)
+		cs.rb.Reserve(len(groups[typ]))
 		var pending []pendingFragment
 		for _, i := range groups[typ] {
 			cs.append(p, i, r.user)
