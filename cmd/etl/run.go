@@ -28,9 +28,9 @@ type runFlags struct {
 func newRunCmd(g *globalFlags) *cobra.Command {
 	f := &runFlags{}
 	cmd := &cobra.Command{
-		Use:   "run PIPELINE.yaml",
-		Short: "Run a pipeline: read every unit from its saved position, write, commit",
-		Long: `Run a pipeline file. Every unit (an Azumio user, an ASI time frame or device)
+		Use:   "run PIPELINE.yaml...",
+		Short: "Run pipelines: read every unit from its saved position, write, commit",
+		Long: `Run pipeline files, one after the other. Every unit (an Azumio user, an ASI time frame or device)
 resumes from the position saved by the last commit. On a terminal, progress bars show
 rows, bytes and rates per stream and what each unit is waiting for; otherwise a log
 line every 10 s. The run ends with a summary.
@@ -38,9 +38,44 @@ line every 10 s. The run ends with a summary.
 With --dry-run, the pipeline is validated, connections are checked, the plan is
 printed, and nothing is written.
 
+With several files, each runs in turn with its own summary; a stop signal ends the
+one running and skips the rest, and the exit code is the worst of them.
+
 ` + exitHelp,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return runPipeline(cmd, g, f, args[0]) },
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop, sig := signalContext(context.Background())
+			defer stop()
+			var worst *exitError
+			failed := 0
+			for _, file := range args {
+				err := runPipeline(ctx, sig, cmd, g, f, file)
+				if err == nil {
+					continue
+				}
+				var ee *exitError
+				if !errors.As(err, &ee) {
+					ee = &exitError{code: exitFailed, err: err}
+				}
+				if len(args) > 1 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "etl: %s: %v\n", file, ee.err)
+				}
+				failed++
+				if worst == nil || ee.code > worst.code {
+					worst = ee
+				}
+				if ctx.Err() != nil {
+					break
+				}
+			}
+			if worst != nil && len(args) > 1 {
+				return exitWith(worst.code, fmt.Errorf("%d of %d pipelines did not finish cleanly", failed, len(args)))
+			}
+			if worst != nil {
+				return worst
+			}
+			return nil
+		},
 	}
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "validate, check connections, print the plan; write nothing")
 	cmd.Flags().StringSliceVar(&f.units, "unit", nil, "run only these units (repeatable)")
@@ -62,7 +97,7 @@ func loadAndBuild(ctx context.Context, file string, log *slog.Logger) (*core.Pla
 	return pl, nil
 }
 
-func runPipeline(cmd *cobra.Command, g *globalFlags, f *runFlags, file string) error {
+func runPipeline(ctx context.Context, sig *os.Signal, cmd *cobra.Command, g *globalFlags, f *runFlags, file string) error {
 	log, err := g.logger()
 	if err != nil {
 		return err
@@ -72,9 +107,6 @@ func runPipeline(cmd *cobra.Command, g *globalFlags, f *runFlags, file string) e
 	default:
 		return exitWith(exitInvalid, fmt.Errorf("--progress: unknown value %q (want auto, bars, log or none)", f.progress))
 	}
-	ctx, stop, sig := signalContext(context.Background())
-	defer stop()
-
 	pl, err := loadAndBuild(ctx, file, log)
 	if err != nil {
 		return err
