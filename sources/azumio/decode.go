@@ -330,11 +330,11 @@ func (p *page) scanCheckinFast(it *item) bool {
 		}
 		ks := i + 1
 		i = ks
-		for i < n && b[i] != '"' {
-			if b[i] == '\\' {
-				return false
-			}
+		for i < n && !keyStop[b[i]] {
 			i++
+		}
+		if i < n && b[i] == '\\' {
+			return false
 		}
 		if i >= n {
 			return false
@@ -386,10 +386,7 @@ func (p *page) scanCheckinFast(it *item) bool {
 		case c == '{':
 			return false
 		default:
-			for i < n {
-				if c := b[i]; c == ',' || c == '}' || c == ']' || isSpace(c) {
-					break
-				}
+			for i < n && !valueStop[b[i]] {
 				i++
 			}
 		}
@@ -416,6 +413,17 @@ func (p *page) scanCheckinFast(it *item) bool {
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
+
+// keyStop marks the bytes that end a key's text (or make it slow: an escape);
+// valueStop those that end a number or literal.
+var keyStop, valueStop [256]bool
+
+func init() {
+	keyStop['"'], keyStop['\\'] = true, true
+	for _, c := range []byte(",}] \n\t\r") {
+		valueStop[c] = true
+	}
+}
 
 // skipString returns the index after the string starting at b[i] == '"', or -1
 // if it does not end.
