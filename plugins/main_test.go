@@ -37,20 +37,21 @@ func TestMain(m *testing.M) {
 		sdk.Serve(p)
 	}
 	if plugin, ok := os.LookupEnv(hostEnv); ok {
-		host(plugin) // never returns
+		host(plugin, os.Getenv(hostDirEnv)) // never returns
 	}
 	os.Exit(run(m))
 }
 
 // hostEnv makes the test binary a host that opens the sink of the plugin the
-// variable names, says "ready" and waits to be killed (TestPluginExitsWithHost).
-const hostEnv = "PLUGINS_TEST_HOST"
+// variable names (writing under the directory hostDirEnv names), says "ready"
+// and waits to be killed (TestPluginExitsWithHost).
+const (
+	hostEnv    = "PLUGINS_TEST_HOST"
+	hostDirEnv = "PLUGINS_TEST_HOST_DIR"
+)
 
-func host(plugin string) {
-	dir, err := os.MkdirTemp("", "plugins-test-host-")
-	if err == nil {
-		_, err = plugins.Default.OpenSink(context.Background(), plugin, core.Env{Config: mustConfig("inner: csv\nconfig: {path: " + dir + "}")})
-	}
+func host(plugin, dir string) {
+	_, err := plugins.Default.OpenSink(context.Background(), plugin, core.Env{Config: mustConfig("inner: csv\nconfig: {path: " + dir + "}")})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

@@ -22,7 +22,7 @@ func TestPluginExitsWithHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), hostEnv+"="+faultyBin)
+	cmd.Env = append(os.Environ(), hostEnv+"="+faultyBin, hostDirEnv+"="+t.TempDir())
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
