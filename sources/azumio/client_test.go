@@ -380,3 +380,20 @@ func TestBrowserLoginFlow(t *testing.T) {
 		t.Errorf("Exchange of a bad code: got %v", err)
 	}
 }
+
+func TestCheck(t *testing.T) {
+	srv := azumiotest.NewServer(t, azumiotest.Options{Seed: 1, Users: 2, Checkins: 3})
+	cfg := testConfig(t, srv)
+	ctx := context.Background()
+	if err := newSource(t, cfg).Check(ctx); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+	srv.Revoke("10001")
+	if err := newSource(t, cfg).Check(ctx); err == nil || !strings.Contains(err.Error(), "user 10001") || !errors.Is(err, azumio.ErrUnauthorized) {
+		t.Errorf("Check with a revoked token: got %v, want ErrUnauthorized naming the user", err)
+	}
+	cfg.Tokens = filepath.Join(t.TempDir(), "none.json")
+	if err := newSource(t, cfg).Check(ctx); err == nil || !strings.Contains(err.Error(), "etl auth azumio") {
+		t.Errorf("Check without a tokens file: got %v", err)
+	}
+}
