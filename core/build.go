@@ -24,7 +24,8 @@ type Plan struct {
 
 // Build builds every component of p through its registered factory. It reports
 // every problem of every component at once (each factory's ConfigErrors point at
-// the pipeline file). Nothing does I/O yet; Close the plan when done.
+// the pipeline file). Built-in components do no I/O yet; external plugins are
+// started (their processes check their own configs). Close the plan when done.
 func Build(ctx context.Context, p *Pipeline, logger *slog.Logger) (*Plan, error) {
 	if logger == nil {
 		logger = slog.Default()

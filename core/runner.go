@@ -136,7 +136,8 @@ type runState struct {
 	prog  *Progress
 	emits []Emit // emits[i] feeds stage i (transforms[i], or the sinks when i == len)
 
-	states    map[string]UnitState // committed state per unit
+	states    map[string]UnitState // committed state per unit (run goroutine only)
+	start     map[string]Position  // where each unit starts; read-only once readers run
 	revs      map[string]uint64
 	dirty     map[string]UnitState // next state of units changed since last commit
 	sinceRows int64
@@ -169,7 +170,7 @@ func (pl *Plan) Run(ctx context.Context, opts RunOptions) (*Summary, error) {
 	}
 	r := &runState{
 		pl: pl, opts: opts, log: pl.logger, prog: prog,
-		states: map[string]UnitState{}, revs: map[string]uint64{},
+		states: map[string]UnitState{}, start: map[string]Position{}, revs: map[string]uint64{},
 		dirty: map[string]UnitState{}, failed: map[string]error{},
 	}
 	started := time.Now()
@@ -239,6 +240,7 @@ func (r *runState) run(ctx, bg context.Context, conc int, sum *Summary) error {
 		}
 		u := e.Key[len(unitPrefix(name)):]
 		r.states[u], r.revs[u] = st, e.Rev
+		r.start[u] = st.Position
 	}
 
 	// Stages: emits[i] hands a batch to transform i; the last one to the sinks.
@@ -397,9 +399,9 @@ func (r *runState) write(ctx context.Context, b Batch) error {
 // readUnit reads one unit, retrying transient errors with backoff from the last
 // position it emitted. Tries are counted only while no progress is made.
 func (r *runState) readUnit(ctx context.Context, unit string, msgs chan<- msg) error {
-	from := r.states[unit].Position // read-only once readers start
+	from := r.start[unit]
 	progressed := false
-	ctx = withStatus(ctx, func(s string) { r.prog.setStatus(unit, s) })
+	ctx = WithStatus(ctx, func(s string) { r.prog.setStatus(unit, s) })
 	emit := func(ectx context.Context, b Batch) error {
 		if b.Unit == "" {
 			b.Unit = unit

@@ -13,6 +13,9 @@ func ReportStatus(ctx context.Context, status string) {
 	}
 }
 
-func withStatus(ctx context.Context, f func(string)) context.Context {
+// WithStatus returns a context whose ReportStatus calls go to f. The runner sets
+// it for each unit it reads; an external plugin's SDK sets it to forward statuses
+// to the host.
+func WithStatus(ctx context.Context, f func(string)) context.Context {
 	return context.WithValue(ctx, statusKey{}, f)
 }
