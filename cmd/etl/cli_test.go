@@ -3,10 +3,13 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/etl-toolkit/etl/internal/duckdbtest"
 )
 
 const smallPipeline = `version: 1
@@ -20,57 +23,106 @@ sinks:
     config: { path: ./out, partition_by: [stream, unit] }
 `
 
-func TestQuickstartExportsEveryRowOnce(t *testing.T) {
+// TestQuickstart runs the README's first command: both emulated APIs, si_units,
+// Parquet and CSV. Every stream's rows reach both sinks, DuckDB reads them, the
+// units are in the files, and a second run exports nothing.
+func TestQuickstart(t *testing.T) {
 	dir := t.TempDir()
-	src, err := os.ReadFile("../../pipelines/quickstart.yaml")
-	if err != nil {
-		t.Fatal(err)
+	for _, f := range []string{"quickstart.yaml", "quickstart-asi.yaml"} {
+		src, err := os.ReadFile("../../pipelines/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, dir, "pipelines/"+f, string(src))
 	}
-	writeFile(t, dir, "pipelines/quickstart.yaml", string(src))
-	stdout, stderr, code := etl(t, dir, "run", "--progress", "none", "pipelines/quickstart.yaml")
+	args := []string{"run", "--progress", "none", "pipelines/quickstart.yaml", "pipelines/quickstart-asi.yaml"}
+	stdout, stderr, code := etl(t, dir, args...)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"quickstart finished", "100000 rows", "4 units", "out/quickstart/csv", "duckdb -c"} {
+	for _, want := range []string{"quickstart finished", "quickstart-asi finished", "out/quickstart/parquet", "out/quickstart/csv", "duckdb -c"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("summary lacks %q:\n%s", want, stdout)
 		}
 	}
-	rows := committedRows(t, filepath.Join(dir, "out/quickstart/csv"))
-	if len(rows) != 100000 {
-		t.Fatalf("got %d rows, want 100000", len(rows))
+	// Rows per stream as the summaries report them.
+	reported := map[string]int64{}
+	for _, line := range strings.Split(stdout, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[2] == "rows" && strings.Contains(f[0], ".") {
+			n, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				t.Fatalf("summary line %q: %v", line, err)
+			}
+			reported[f[0]] = n
+		}
 	}
-	// Each unit's ids are 0..24999, once each.
-	ids := map[string]int{}
-	for _, r := range rows {
-		part, _, _ := strings.Cut(r, "|")
-		ids[part]++
+	for _, s := range []string{"azumio.checkins.steps", "azumio.fragments.steps_profile", "azumio.profile", "asi.computed", "asi.timeframes"} {
+		if reported[s] == 0 {
+			t.Errorf("stream %s: no rows reported in\n%s", s, stdout)
+		}
 	}
-	if len(ids) != 4 {
-		t.Errorf("got %d unit partitions, want 4: %v", len(ids), ids)
+	lake := duckdbtest.Literal(filepath.Join(dir, "out/quickstart/parquet/**/*.parquet"))
+	csvs := duckdbtest.Literal(filepath.Join(dir, "out/quickstart/csv/**/*.csv"))
+	for _, q := range []string{
+		"SELECT stream, count(*) AS n FROM read_parquet(" + lake + ", hive_partitioning = true, union_by_name = true) GROUP BY stream",
+		"SELECT stream, count(*) AS n FROM read_csv(" + csvs + ", hive_partitioning = true, union_by_name = true) GROUP BY stream",
+	} {
+		got := map[string]int64{}
+		for _, row := range duckdbtest.Query(t, q) {
+			got[row["stream"].(string)] = row["n"].(int64)
+		}
+		if len(got) != len(reported) {
+			t.Errorf("%s\ngot %d streams %v, want %d %v", q, len(got), got, len(reported), reported)
+		}
+		for s, n := range reported {
+			if got[s] != n {
+				t.Errorf("%s\nstream %s: got %d rows, want %d", q, s, got[s], n)
+			}
+		}
 	}
-	for p, n := range ids {
-		if n != 25000 {
-			t.Errorf("partition %s: got %d rows, want 25000", p, n)
+	// si_units converted the calories to J, kept them in kcal beside, and wrote the units.
+	meta := duckdbtest.Query(t, "SELECT DISTINCT decode(key) AS k, decode(value) AS v FROM parquet_kv_metadata("+
+		duckdbtest.Literal(filepath.Join(dir, "out/quickstart/parquet/stream=azumio.checkins.steps/*.parquet"))+") WHERE decode(key) LIKE '%.unit'")
+	units := map[string]string{}
+	for _, row := range meta {
+		units[row["k"].(string)] = row["v"].(string)
+	}
+	for k, v := range map[string]string{"calories.unit": "J", "calories_kcal.unit": "kcal", "distance.unit": "m"} {
+		if units[k] != v {
+			t.Errorf("steps check-ins: %s = %q, want %q (all: %v)", k, units[k], v, units)
 		}
 	}
 
 	// The second run resumes every unit at its end: nothing new.
-	stdout, stderr, code = etl(t, dir, "run", "--progress", "none", "pipelines/quickstart.yaml")
-	if code != 0 || !strings.Contains(stdout, ": 0 rows") {
-		t.Fatalf("second run: exit %d, want 0 rows\n%s\n%s", code, stdout, stderr)
+	stdout, stderr, code = etl(t, dir, args...)
+	if code != 0 || strings.Count(stdout, ": 0 rows") != 2 {
+		t.Fatalf("second run: exit %d, want 0 rows from both pipelines\n%s\n%s", code, stdout, stderr)
 	}
-	if n := len(committedRows(t, filepath.Join(dir, "out/quickstart/csv"))); n != 100000 {
-		t.Errorf("after the second run: got %d rows, want 100000", n)
-	}
-
 	stdout, _, code = etl(t, dir, "state", "show", "pipelines/quickstart.yaml")
-	if code != 0 || !strings.Contains(stdout, "unit-0001") || !strings.Contains(stdout, "25000") {
+	if code != 0 || !strings.Contains(stdout, "user/") {
 		t.Errorf("state show: exit %d\n%s", code, stdout)
 	}
-	stdout, _, code = etl(t, dir, "state", "reset", "--unit", "unit-0001", "pipelines/quickstart.yaml")
+}
+
+func TestStateShowAndReset(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.yaml", smallPipeline)
+	if _, stderr, code := etl(t, dir, "run", "--progress", "none", "p.yaml"); code != 0 {
+		t.Fatalf("run: exit %d\n%s", code, stderr)
+	}
+	stdout, _, code := etl(t, dir, "state", "show", "p.yaml")
+	if code != 0 || !strings.Contains(stdout, "unit-0001") || !strings.Contains(stdout, "1000") || !strings.Contains(stdout, "last run:") {
+		t.Errorf("state show: exit %d\n%s", code, stdout)
+	}
+	stdout, _, code = etl(t, dir, "state", "reset", "--unit", "unit-0001", "p.yaml")
 	if code != 0 || !strings.Contains(stdout, "reset 1 units") {
 		t.Errorf("state reset: exit %d\n%s", code, stdout)
+	}
+	// The reset unit is exported again, the other is not.
+	stdout, _, code = etl(t, dir, "run", "--progress", "none", "p.yaml")
+	if code != 0 || !strings.Contains(stdout, ": 1000 rows") {
+		t.Errorf("run after reset: exit %d, want 1000 rows again\n%s", code, stdout)
 	}
 }
 

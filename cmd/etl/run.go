@@ -247,7 +247,11 @@ func printSummary(w io.Writer, pl *core.Plan, s *core.Summary) {
 	}
 }
 
-// shellQuote quotes s for a POSIX shell.
+// shellQuote quotes s for a POSIX shell: in double quotes when nothing in it is
+// special there (queries quote their strings with '), else in single quotes.
 func shellQuote(s string) string {
+	if !strings.ContainsAny(s, "\"$`\\!") {
+		return `"` + s + `"`
+	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -37,7 +37,7 @@ func (f *Format) Ext() string { return ".csv" }
 // Query implements files.Querier: DuckDB's read_csv over the tree, with the
 // partition keys as columns.
 func (f *Format) Query(glob string) string {
-	return fmt.Sprintf("SELECT * FROM read_csv('%s', hive_partitioning = true) LIMIT 10", strings.ReplaceAll(glob, "'", "''"))
+	return fmt.Sprintf("SELECT * FROM read_csv('%s', hive_partitioning = true, union_by_name = true) LIMIT 10", strings.ReplaceAll(glob, "'", "''"))
 }
 
 // NewEncoder starts a CSV file on w: the header row, if configured, is
