@@ -9,11 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"os/signal"
-	"runtime"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -110,33 +106,6 @@ func asiPassword(cmd *cobra.Command) (string, error) {
 		return "", exitWith(exitInvalid, fmt.Errorf("--username: no password (%v): set $%s or give it on stdin", err, envASIPassword))
 	}
 	return line, nil
-}
-
-// asiSignalled returns cmd's context, cancelled by SIGINT or SIGTERM.
-func asiSignalled(cmd *cobra.Command) (context.Context, context.CancelFunc) {
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-}
-
-// asiOpenBrowser asks the desktop to open url and says nothing if it cannot:
-// the URL is printed anyway.
-func asiOpenBrowser(url string) {
-	var cmd *exec.Cmd
-	switch runtime.GOOS {
-	case "darwin":
-		cmd = exec.Command("open", url)
-	case "windows":
-		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", url)
-	default:
-		cmd = exec.Command("xdg-open", url)
-	}
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if cmd.Start() == nil {
-		go cmd.Wait()
-	}
 }
 
 // asiCheckLoopback refuses addresses other machines can reach: the emulator
@@ -244,7 +213,7 @@ func runEmulateASI(cmd *cobra.Command, f *asiEmulateFlags) error {
 	fmt.Fprintf(out, "with %s=%s. Try: curl -H 'Authorization: Bearer %s' %s/api/v1/timeframes/\n", envASIClientSecret, creds.ClientSecret, tok.AccessToken, srv.URL())
 	fmt.Fprintln(out, "Ctrl-C stops it.")
 
-	ctx, stop := asiSignalled(cmd)
+	ctx, stop := signalled(cmd)
 	defer stop()
 	<-ctx.Done()
 	fmt.Fprintln(out, "stopping the emulator")
@@ -329,7 +298,7 @@ func runAuthASI(cmd *cobra.Command, f *asiAuthFlags, args []string) error {
 	if len(missing) > 0 {
 		return exitWith(exitInvalid, fmt.Errorf("missing %s: give a pipeline file with an asi source, or the flags", strings.Join(missing, ", ")))
 	}
-	ctx, stop := asiSignalled(cmd)
+	ctx, stop := signalled(cmd)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
@@ -371,7 +340,7 @@ func runAuthASI(cmd *cobra.Command, f *asiAuthFlags, args []string) error {
 		tok, err = asi.CodeFlow(ctx, conf, hc, f.listen, func(authURL string) error {
 			fmt.Fprintf(out, "Open this URL in a browser to log in to ASI and authorize etl:\n%s\n", authURL)
 			if !f.noBrowser {
-				asiOpenBrowser(authURL)
+				openBrowser(authURL)
 			}
 			return nil
 		})
@@ -456,7 +425,7 @@ func (f *asiWebhookFlags) withClient(cmd *cobra.Command, args []string, do func(
 	if err != nil {
 		return exitWith(exitInvalid, fmt.Errorf("%w\n(give a pipeline file with an asi source, or --base-url, --client-id and --tokens)", err))
 	}
-	ctx, stop := asiSignalled(cmd)
+	ctx, stop := signalled(cmd)
 	defer stop()
 	if err := do(ctx, c); err != nil {
 		return exitWith(exitFailed, err)

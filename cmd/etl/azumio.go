@@ -7,15 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"html"
-	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"os/signal"
-	"runtime"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -92,15 +86,6 @@ func (f *azumioFlags) config(cmd *cobra.Command, args []string) (azumio.Config, 
 		return cfg, exitWith(exitInvalid, fmt.Errorf("%w\n(give a pipeline file with an azumio source, or --base-url, --client-id and --tokens)", err))
 	}
 	return cfg, nil
-}
-
-// signalled returns cmd's context, cancelled by SIGINT or SIGTERM.
-func signalled(cmd *cobra.Command) (context.Context, context.CancelFunc) {
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }
 
 // emulateFlags are the options and fault knobs of `etl emulate azumio`.
@@ -367,24 +352,6 @@ func runAuthAzumio(cmd *cobra.Command, f *authFlags, args []string) error {
 	page <- fmt.Sprintf("Azumio user %s is logged in for etl. You can close this tab.", id)
 	fmt.Fprintf(out, "user %s logged in; token stored in %s (unit user/%s)\n", id, cfg.Tokens, id)
 	return nil
-}
-
-// openBrowser asks the desktop to open url, and says nothing if it cannot: the
-// URL is printed anyway.
-func openBrowser(url string) {
-	var cmd *exec.Cmd
-	switch runtime.GOOS {
-	case "darwin":
-		cmd = exec.Command("open", url)
-	case "windows":
-		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", url)
-	default:
-		cmd = exec.Command("xdg-open", url)
-	}
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if cmd.Start() == nil {
-		go cmd.Wait()
-	}
 }
 
 // newAzumioCmd returns `etl azumio` with its subcommands.
