@@ -37,7 +37,8 @@ type partKey struct {
 //
 //	stream        the batch's stream name
 //	unit          the batch's unit of work
-//	date          UTC date of the first timestamp column (or date column)
+//	date          UTC date of the first timestamp column (or date column);
+//	              DefaultPartition for a stream that has neither
 //	date:COLUMN   UTC date of the named timestamp or date column
 //	column:NAME   the named column's value (for columns called stream, unit or date)
 //	NAME          the named column's value
@@ -92,7 +93,10 @@ func (k partKey) evaluate(stream, unit string, rec arrow.RecordBatch) (keyValues
 	if k.kind == keyDate && k.column == "" {
 		idx = firstTimeColumn(schema)
 		if idx < 0 {
-			return keyValues{}, fmt.Errorf("files: partition key date: stream %q has no timestamp or date column", stream)
+			// A stream without any time (a profile, say) has no date: its rows go
+			// to the default partition, as Hive does with null keys, so that
+			// partition_by: [stream, date] works for every stream of a source.
+			return constant(DefaultPartition), nil
 		}
 	} else {
 		ids := schema.FieldIndices(k.column)

@@ -154,7 +154,6 @@ func TestPartitionErrors(t *testing.T) {
 	rec := record(t, mem, noTime, `[{"id": 1}]`)
 	defer rec.Release()
 	tests := []struct{ key, want string }{
-		{"date", `files: partition key date: stream "s" has no timestamp or date column`},
 		{"date:id", `files: partition key date:id: column "id" of stream "s" is int64, not a timestamp or date`},
 		{"user", `files: partition key user: stream "s" has no column "user"`},
 	}
@@ -163,6 +162,22 @@ func TestPartitionErrors(t *testing.T) {
 		if err == nil || err.Error() != tt.want {
 			t.Errorf("partition by %s: got error %v, want %s", tt.key, err, tt.want)
 		}
+	}
+}
+
+func TestPartitionDateWithoutTimeColumn(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	noTime := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	rec := record(t, mem, noTime, `[{"id": 1}, {"id": 2}]`)
+	defer rec.Release()
+	dirs, codes, err := partitions(parseKeys(t, []string{"stream", "date"}), "azumio.profile", "u", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]int{"stream=azumio.profile/date=" + DefaultPartition: {1, 2}} // the ids of the rows
+	if got := groups(rec, dirs, codes); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
 	}
 }
 
