@@ -175,7 +175,7 @@ func TestPartitionDateWithoutTimeColumn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string][]int{"stream=azumio.profile/date=" + DefaultPartition: {1, 2}} // the ids of the rows
+	want := map[string][]int64{"stream=azumio.profile/date=" + DefaultPartition: {1, 2}} // the ids of the rows
 	if got := groups(rec, dirs, codes); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
