@@ -2,6 +2,7 @@ package core
 
 import (
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -15,6 +16,8 @@ type Progress struct {
 	units, done int
 	failed      int
 	status      map[string]string
+	waits       int64
+	rateWaits   int64
 }
 
 // StreamCount is the rows, bytes (Arrow buffer sizes) and batches of one stream.
@@ -53,6 +56,13 @@ func (p *Progress) setUnits(n int) {
 func (p *Progress) setStatus(unit, s string) {
 	p.mu.Lock()
 	p.status[unit] = s
+	if strings.HasPrefix(s, "waiting") {
+		if strings.Contains(s, "rate limit") {
+			p.rateWaits++
+		} else {
+			p.waits++
+		}
+	}
 	p.mu.Unlock()
 }
 
@@ -96,4 +106,14 @@ func (p *Progress) Active() [][2]string {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
 	return out
+}
+
+// Waits returns how many times a unit reported waiting ("waiting ..." statuses,
+// from the runner's retries and the sources' own backoff): rateLimited counts
+// those naming a rate limit, retries the others (transient errors retried after
+// a backoff). The counts are for metrics; they never decrease.
+func (p *Progress) Waits() (retries, rateLimited int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.waits, p.rateWaits
 }
