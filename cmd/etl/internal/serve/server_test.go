@@ -237,4 +237,3 @@ func TestShutdownDuringPullCommits(t *testing.T) {
 		t.Errorf("after the resumed pull: got %d rows, want %d, each once", len(got), len(want))
 	}
 }
-
