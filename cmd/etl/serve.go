@@ -87,4 +87,3 @@ func serveLogger(cmd *cobra.Command) (*slog.Logger, error) {
 	}
 	return g.logger()
 }
-
