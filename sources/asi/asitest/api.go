@@ -133,6 +133,7 @@ func (s *Server) routes() {
 	api("PATCH "+v1+"/timeframes/{id}/{$}", (*call).patchTimeframe)
 	api("DELETE "+v1+"/timeframes/{id}/{$}", (*call).deleteTimeframe)
 	api("GET "+v1+"/timeframes/{id}/computed-data/{$}", (*call).timeframeComputed)
+	s.liveRoutes(m)
 }
 
 // ---- pagination

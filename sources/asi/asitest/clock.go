@@ -43,3 +43,12 @@ func (c *Clock) Advance(d time.Duration) time.Time {
 	c.now = c.now.Add(d)
 	return c.now
 }
+
+// advanceTo moves the clock forward to t if it shows an earlier time.
+func (c *Clock) advanceTo(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.After(c.now) {
+		c.now = t.UTC()
+	}
+}

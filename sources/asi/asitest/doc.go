@@ -59,6 +59,21 @@
 //	/api/v1/timeframes/[{id}/]   ?activity= &athlete= &device= &with_device= ...; needs WRITE
 //	/api/v1/timeframes/{id}/computed-data/   needs READ covering the time frame
 //
+// Live streams (WebSocket, github.com/gorilla/websocket):
+//
+//	/ws/v1/preprocessed-data/{device}/            the caller must own the device now
+//	/ws/v1/computed-data/{activity}/{timeframe}/  the computed-data object
+//	/ws/v1/computed-data/{activity}/              {"timeframe", "data"} per time frame
+//
+// The server accepts, then waits AuthTimeout (3 s; Live.AuthTimeout in tests)
+// for {"token", "params"} and closes with CloseAuthTimeout (4008),
+// CloseUnauthenticated (4001), CloseForbidden (4003) or CloseBadParams (4000),
+// each with a reason. params buffer_size (0..60), drop_older and
+// flush_timeout (2..62, ≥ buffer_size + 2) are honoured as the contract says.
+// SetLive sets the rate (1 Hz by default, 10 Hz and more), the speed of the
+// simulated timeline, and deterministic faults: messages out of order or
+// late, devices going quiet, sockets dropped; LiveStats counts what happened.
+//
 // Lists are paginated: ?page= (from 1) and ?limit= (at most MaxLimit, default
 // Options.PageLimit) answer {"count", "page", "next", "previous", "results"};
 // a page past the end is a 404. Lists take ?ordering=id|-id and ?search=.

@@ -44,6 +44,8 @@ type Server struct {
 	deliveries []Delivery
 	hookClient *http.Client
 
+	live liveState
+
 	srv *http.Server
 	url string
 }
