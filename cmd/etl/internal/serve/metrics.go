@@ -1,7 +1,11 @@
 package serve
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"maps"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -30,34 +34,83 @@ const (
 type Metrics struct {
 	reg *prometheus.Registry
 
-	rows, batches, bytes *prometheus.CounterVec // pipeline, stream
-	errors               *prometheus.CounterVec // pipeline, kind (unit, run)
-	retries, rateWaits   *prometheus.CounterVec // pipeline
-	deadLetters          *prometheus.CounterVec // pipeline
-	runs                 *prometheus.CounterVec // pipeline, trigger, result
-	duration             *prometheus.HistogramVec
-	lag                  *prometheus.GaugeVec   // pipeline, unit
-	events               *prometheus.CounterVec // receiver, pipeline, result
-	pending              *prometheus.GaugeVec   // pipeline
+	errors      *prometheus.CounterVec // pipeline, kind (unit, run)
+	deadLetters *prometheus.CounterVec // pipeline
+	runs        *prometheus.CounterVec // pipeline, trigger, result
+	duration    *prometheus.HistogramVec
+	lag         *prometheus.GaugeVec   // pipeline, unit
+	events      *prometheus.CounterVec // receiver, pipeline, result
+	pending     *prometheus.GaugeVec   // pipeline
 
+	// Rows, batches, bytes, retries and rate-limit waits are the counts of
+	// finished runs plus those of running ones (their live Progress), so that
+	// a long run shows on /metrics while it goes; see Collect.
 	mu       sync.Mutex
 	lastDead map[string]int64
+	streams  map[[2]string]core.StreamCount // pipeline, stream: finished runs
+	waits    map[string][2]int64            // pipeline: retries, rate-limit waits of finished runs
+	live     map[string]*core.Progress      // pipeline: the running run's counters
+}
+
+var (
+	descRows      = prometheus.NewDesc("etl_rows_total", "Rows written to the sinks, by pipeline and stream (running runs included).", []string{"pipeline", "stream"}, nil)
+	descBatches   = prometheus.NewDesc("etl_batches_total", "Record batches written to the sinks.", []string{"pipeline", "stream"}, nil)
+	descBytes     = prometheus.NewDesc("etl_bytes_total", "Arrow buffer bytes written to the sinks.", []string{"pipeline", "stream"}, nil)
+	descRetries   = prometheus.NewDesc("etl_retries_total", "Transient errors retried after a backoff.", []string{"pipeline"}, nil)
+	descRateWaits = prometheus.NewDesc("etl_rate_limit_waits_total", "Waits for an API rate limit.", []string{"pipeline"}, nil)
+)
+
+// progressCollector reports the counters that combine finished and running runs.
+type progressCollector struct{ m *Metrics }
+
+func (c progressCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descRows
+	ch <- descBatches
+	ch <- descBytes
+	ch <- descRetries
+	ch <- descRateWaits
+}
+
+func (c progressCollector) Collect(ch chan<- prometheus.Metric) {
+	m := c.m
+	m.mu.Lock()
+	streams := maps.Clone(m.streams)
+	waits := maps.Clone(m.waits)
+	for name, prog := range m.live {
+		for _, s := range prog.Streams() {
+			k := [2]string{name, s.Stream}
+			t := streams[k]
+			t.Rows, t.Batches, t.Bytes = t.Rows+s.Rows, t.Batches+s.Batches, t.Bytes+s.Bytes
+			streams[k] = t
+		}
+		r, w := prog.Waits()
+		t := waits[name]
+		waits[name] = [2]int64{t[0] + r, t[1] + w}
+	}
+	m.mu.Unlock()
+	for k, s := range streams {
+		ch <- prometheus.MustNewConstMetric(descRows, prometheus.CounterValue, float64(s.Rows), k[0], k[1])
+		ch <- prometheus.MustNewConstMetric(descBatches, prometheus.CounterValue, float64(s.Batches), k[0], k[1])
+		ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(s.Bytes), k[0], k[1])
+	}
+	for name, w := range waits {
+		ch <- prometheus.MustNewConstMetric(descRetries, prometheus.CounterValue, float64(w[0]), name)
+		ch <- prometheus.MustNewConstMetric(descRateWaits, prometheus.CounterValue, float64(w[1]), name)
+	}
 }
 
 // NewMetrics returns metrics registered on a new registry.
 func NewMetrics() *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), lastDead: map[string]int64{}}
+	m := &Metrics{
+		reg: prometheus.NewRegistry(), lastDead: map[string]int64{},
+		streams: map[[2]string]core.StreamCount{}, waits: map[string][2]int64{}, live: map[string]*core.Progress{},
+	}
 	cv := func(name, help string, labels ...string) *prometheus.CounterVec {
 		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "etl", Name: name, Help: help}, labels)
 		m.reg.MustRegister(c)
 		return c
 	}
-	m.rows = cv("rows_total", "Rows written to the sinks, by pipeline and stream.", "pipeline", "stream")
-	m.batches = cv("batches_total", "Record batches written to the sinks.", "pipeline", "stream")
-	m.bytes = cv("bytes_total", "Arrow buffer bytes written to the sinks.", "pipeline", "stream")
 	m.errors = cv("errors_total", "Failed units (kind=unit) and failed runs (kind=run).", "pipeline", "kind")
-	m.retries = cv("retries_total", "Transient errors retried after a backoff.", "pipeline")
-	m.rateWaits = cv("rate_limit_waits_total", "Waits for an API rate limit.", "pipeline")
 	m.deadLetters = cv("dead_letters_total", "Rows sent to the dead-letter file.", "pipeline")
 	m.runs = cv("runs_total", "Runs by trigger (schedule, webhook, run) and result (ok, units_failed, failed, interrupted).", "pipeline", "trigger", "result")
 	m.events = cv("webhook_events_total", "Webhook calls by receiver and result.", "receiver", "pipeline", "result")
@@ -73,7 +126,7 @@ func NewMetrics() *Metrics {
 		Namespace: "etl", Name: "queue_pending_units",
 		Help: "Units waiting for a pull (-1: a full run waits).",
 	}, []string{"pipeline"})
-	m.reg.MustRegister(m.duration, m.lag, m.pending,
+	m.reg.MustRegister(m.duration, m.lag, m.pending, progressCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -100,7 +153,15 @@ type Run struct {
 	Ended time.Time
 }
 
-// ObserveRun adds a finished run to the counters.
+// Start shows a run's live counters on /metrics until ObserveRun records the
+// run; prog must be the Progress the run updates. One run per pipeline at a time.
+func (m *Metrics) Start(pipeline string, prog *core.Progress) {
+	m.mu.Lock()
+	m.live[pipeline] = prog
+	m.mu.Unlock()
+}
+
+// ObserveRun adds a finished run to the counters (and ends its Start).
 func (m *Metrics) ObserveRun(r Run) {
 	result := "ok"
 	switch {
@@ -115,13 +176,14 @@ func (m *Metrics) ObserveRun(r Run) {
 	m.runs.WithLabelValues(r.Pipeline, r.Trigger, result).Inc()
 	if s := r.Summary; s != nil {
 		m.duration.WithLabelValues(r.Pipeline, r.Trigger).Observe(s.Duration.Seconds())
-		for _, c := range s.Streams {
-			m.rows.WithLabelValues(r.Pipeline, c.Stream).Add(float64(c.Rows))
-			m.batches.WithLabelValues(r.Pipeline, c.Stream).Add(float64(c.Batches))
-			m.bytes.WithLabelValues(r.Pipeline, c.Stream).Add(float64(c.Bytes))
-		}
 		m.errors.WithLabelValues(r.Pipeline, "unit").Add(float64(len(s.Failed)))
 		m.mu.Lock()
+		for _, c := range s.Streams {
+			k := [2]string{r.Pipeline, c.Stream}
+			t := m.streams[k]
+			t.Stream, t.Rows, t.Batches, t.Bytes = c.Stream, t.Rows+c.Rows, t.Batches+c.Batches, t.Bytes+c.Bytes
+			m.streams[k] = t
+		}
 		// The plan's dead-letter count grows over its life; count what is new.
 		d := s.DeadLetters - m.lastDead[r.Pipeline]
 		if d < 0 {
@@ -136,11 +198,16 @@ func (m *Metrics) ObserveRun(r Run) {
 			}
 		}
 	}
+	m.mu.Lock()
 	if r.Progress != nil {
 		retries, rate := r.Progress.Waits()
-		m.retries.WithLabelValues(r.Pipeline).Add(float64(retries))
-		m.rateWaits.WithLabelValues(r.Pipeline).Add(float64(rate))
+		t := m.waits[r.Pipeline]
+		m.waits[r.Pipeline] = [2]int64{t[0] + retries, t[1] + rate}
 	}
+	if m.live[r.Pipeline] == r.Progress {
+		delete(m.live, r.Pipeline)
+	}
+	m.mu.Unlock()
 }
 
 // Event counts one webhook call.
@@ -158,8 +225,31 @@ func (m *Metrics) Pending(pipeline string, n int) {
 func (m *Metrics) Touch(pipeline string) {
 	m.errors.WithLabelValues(pipeline, "unit")
 	m.errors.WithLabelValues(pipeline, "run")
-	m.retries.WithLabelValues(pipeline)
-	m.rateWaits.WithLabelValues(pipeline)
+	m.mu.Lock()
+	if _, ok := m.waits[pipeline]; !ok {
+		m.waits[pipeline] = [2]int64{}
+	}
+	m.mu.Unlock()
 	m.deadLetters.WithLabelValues(pipeline)
 	m.pending.WithLabelValues(pipeline)
+}
+
+// ListenMetrics serves m on addr (GET /metrics, and /healthz) until ctx ends,
+// for `etl run --metrics-addr`. It returns the address it listens on (useful
+// with port 0) once it accepts connections.
+func ListenMetrics(ctx context.Context, addr string, m *Metrics) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("serve: metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	go func() {
+		<-ctx.Done()
+		hs.Close()
+	}()
+	return ln.Addr().String(), nil
 }

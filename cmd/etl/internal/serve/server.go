@@ -257,6 +257,7 @@ func (s *Server) pull(ctx context.Context, p *pipe, w work, trigger string) {
 		log.Info("serve: run", "units", units)
 	}
 	prog := core.NewProgress()
+	s.metrics.Start(p.name, prog)
 	sum, err := p.plan.Run(ctx, core.RunOptions{Store: p.store, Units: units, Progress: prog})
 	p.runs.Add(1)
 	r := Run{Pipeline: p.name, Trigger: trigger, Summary: sum, Progress: prog, Err: err, Ended: time.Now()}

@@ -214,6 +214,13 @@ func TestShutdownDuringPullCommits(t *testing.T) {
 		t.Fatalf("got status %d, want 202", code)
 	}
 	waitFor(t, "the pull to read some pages", func() bool { return checkins() >= 3 })
+	// The running pull's rows show on /metrics before it ends.
+	waitFor(t, "live rows on /metrics", func() bool {
+		return strings.Contains(body(t, srv.URL+"/metrics"), `etl_rows_total{pipeline="azumio-serve",stream="azumio.checkins.steps"}`)
+	})
+	if n := srv.Runs(azumioName); n != 0 {
+		t.Fatalf("got %d pulls ended while the first should run", n)
+	}
 	if err := srv.stop(); err != nil {
 		t.Fatal(err)
 	}
