@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	pq "github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/etl-toolkit/etl/sinks/files"
 )
@@ -21,6 +24,9 @@ type Format struct {
 	cfg   Config
 	codec compress.Codec
 	mem   memory.Allocator
+	// workers is how many goroutines encode a record's columns (0:
+	// GOMAXPROCS); tests set it.
+	workers int
 }
 
 var (
@@ -39,7 +45,11 @@ func NewFormat(cfg Config) (*Format, error) {
 		}
 		return nil, errors.Join(errs...)
 	}
-	return &Format{cfg: cfg, codec: cfg.codec(), mem: memory.DefaultAllocator}, nil
+	codec, err := cfg.codec(runtime.GOMAXPROCS(0))
+	if err != nil {
+		return nil, err
+	}
+	return &Format{cfg: cfg, codec: codec, mem: memory.DefaultAllocator}, nil
 }
 
 // Ext returns ".parquet".
@@ -64,21 +74,24 @@ func (f *Format) NewEncoder(w io.Writer, schema *arrow.Schema) (files.Encoder, e
 // buffers one row group (at most row_group_rows rows, and about
 // row_group_bytes encoded bytes) and writes it to w when either limit is
 // reached, so its memory does not grow with the file. It is not safe for
-// concurrent use.
+// concurrent use; when GOMAXPROCS is above 1, Encode shreds and compresses
+// the columns of a record on several goroutines, all done when it returns.
 type Encoder struct {
 	f       *Format
 	out     io.Writer
 	schema  *arrow.Schema
 	plan    *schemaPlan
-	dict    []bool     // per leaf: dictionary-encoded
-	decided []bool     // per leaf: dict is final (forced by config or Arrow), not up to the sample
-	w       *pq.Writer // nil until the first rows (or Close) fix the encodings
-	writers []*pq.ColumnWriter
+	dict    []bool // per leaf: dictionary-encoded
+	decided []bool // per leaf: dict is final (forced by config or Arrow), not up to the sample
 	leaves  []*leafNode
+	groups  [][]*leafNode // the leaves of each top-level column
 	st      state
 
+	fw      *fileWriter // nil until the first rows (or Close) fix the encodings
+	scratch []*scratch  // one per goroutine that encodes
+	chunks  []columnChunk
+
 	rgRows    int64 // rows in the current row group
-	rgStart   int64 // Writer.Size() when the current row group started
 	closed    bool
 	stickyErr error
 }
@@ -88,15 +101,22 @@ func (f *Format) newEncoder(w io.Writer, schema *arrow.Schema) (*Encoder, error)
 	if err != nil {
 		return nil, err
 	}
-	e := &Encoder{f: f, out: w, schema: schema, plan: p}
+	e := &Encoder{f: f, out: w, schema: schema, plan: p, scratch: []*scratch{newScratch()}}
 	e.dict = make([]bool, len(p.leaves))
 	e.decided = make([]bool, len(p.leaves))
 	for i, l := range p.leaves {
 		e.dict[i], e.decided[i] = f.dictionaryFor(l)
 	}
 	for _, c := range p.columns {
+		k := len(e.leaves)
 		e.leaves = c.init(&e.st, e.leaves)
+		e.groups = append(e.groups, e.leaves[k:len(e.leaves):len(e.leaves)])
 	}
+	for i, l := range e.leaves {
+		ch := l.ch
+		ch.dict, ch.useDict, ch.dictMax = e.dict[i], e.dict[i], int(f.cfg.PageBytes)
+	}
+	e.chunks = make([]columnChunk, len(e.leaves))
 	return e, nil
 }
 
@@ -136,73 +156,66 @@ const (
 	sampleMin  = 256
 )
 
-// start fixes the encodings from the values shredded so far (a sample of the
-// first record, or none) and creates the parquet-go writer.
-func (e *Encoder) start() error {
-	for i, l := range e.leaves {
-		if e.dict[i] && !e.decided[i] && mostlyDistinct(l.vals) {
-			e.dict[i] = false
-		}
+// sample shreds the first rows of the bound record (up to sampleRows) into
+// the columns, dictionary-encoded where that is still open, decides each
+// column's encoding from them, and empties the columns again.
+func (e *Encoder) sample(n int) error {
+	for _, c := range e.plan.columns {
+		c.writeRange(0, min(n, sampleRows), 0)
 	}
-	opts := []pq.WriterOption{
-		pq.NewSchema("schema", e.plan.root(e.dict)),
-		pq.Compression(e.f.codec),
-		pq.PageBufferSize(int(e.f.cfg.PageBytes)),
-		pq.MaxRowsPerRowGroup(e.f.cfg.RowGroupRows),
-		// A dictionary larger than a page stops paying for itself: the
-		// column goes on in plain encoding (as arrow's writers do).
-		pq.DictionaryMaxBytes(int64(e.f.cfg.PageBytes)),
-		// Version 1 data pages, and plain strings where there is no
-		// dictionary (parquet-go would use DELTA_LENGTH_BYTE_ARRAY): what
-		// pyarrow writes, and what every reader takes, Spark, Hive and
-		// older pyarrow among them.
-		pq.DataPageVersion(1),
-		pq.DefaultEncodingFor(pq.ByteArray, &pq.Plain),
-	}
-	stored, err := arrowSchemaValue(e.plan.stored, e.f.mem)
-	if err != nil {
+	if err := e.st.failed(); err != nil {
 		return err
 	}
-	opts = append(opts, pq.KeyValueMetadata("ARROW:schema", stored))
-	md := e.schema.Metadata()
-	for i, k := range md.Keys() {
-		opts = append(opts, pq.KeyValueMetadata(k, md.Values()[i]))
-	}
-	for k, v := range fieldMetadata(e.schema) {
-		opts = append(opts, pq.KeyValueMetadata(k, v))
-	}
-	cfg, err := pq.NewWriterConfig(opts...)
-	if err != nil {
-		return fmt.Errorf("parquet: writer options: %w", err)
-	}
-	e.w = pq.NewWriter(e.out, cfg)
-	e.writers = e.w.ColumnWriters()
-	if len(e.leaves) != len(e.writers) {
-		return fmt.Errorf("parquet: %d leaf columns planned, parquet-go made %d", len(e.leaves), len(e.writers))
+	for i, l := range e.leaves {
+		if e.dict[i] && !e.decided[i] {
+			present, distinct := l.col.(sampler).sampled()
+			if present >= sampleMin && 2*distinct > present {
+				e.dict[i] = false
+			}
+		}
+		ch := l.ch
+		ch.defs, ch.reps = ch.defs[:0], ch.reps[:0]
+		ch.slots, ch.rows, ch.nulls = 0, 0, 0
+		l.col.resetChunk()
+		ch.dict, ch.useDict = e.dict[i], e.dict[i]
 	}
 	return nil
 }
 
-// mostlyDistinct reports whether vals hold at least sampleMin non-null values,
-// more than half of them distinct.
-func mostlyDistinct(vals []pq.Value) bool {
-	seen := make(map[string]struct{}, len(vals))
-	present := 0
-	for _, v := range vals {
-		if v.IsNull() {
-			continue
-		}
-		present++
-		seen[string(v.Bytes())] = struct{}{}
-	}
-	return present >= sampleMin && 2*len(seen) > present
+// sampler is implemented by the columns that can be dictionary-encoded.
+type sampler interface {
+	// sampled returns the number of values of the open page and of
+	// distinct ones among them, of a page dictionary-encoded.
+	sampled() (present, distinct int)
 }
 
-// chunkRows is how many rows the encoder shreds before handing them to
-// parquet-go, which cuts pages only between such calls: about a sixteenth of
-// a page of the widest column, at rowBytes bytes per row (at least 8), and
-// between 1 and 4096 rows. A page thus overshoots page_bytes by a sixteenth,
-// or one row, at most, for columns as wide as the record's average.
+// start fixes the file's metadata and creates its writer.
+func (e *Encoder) start() error {
+	stored, err := arrowSchemaValue(e.plan.stored, e.f.mem)
+	if err != nil {
+		return err
+	}
+	kv := map[string]string{"ARROW:schema": stored}
+	md := e.schema.Metadata()
+	for i, k := range md.Keys() {
+		kv[k] = md.Values()[i]
+	}
+	for k, v := range fieldMetadata(e.schema) {
+		kv[k] = v
+	}
+	orders := make([]format.ColumnOrder, len(e.plan.leaves))
+	for i, l := range e.plan.leaves {
+		orders[i] = *l.node.Type().ColumnOrder()
+	}
+	e.fw = newFileWriter(e.out, schemaElements(e.plan.root), orders, kv)
+	return nil
+}
+
+// chunkRows is how many rows the encoder shreds before it checks whether a
+// column's page is full: about a sixteenth of a page of the widest column,
+// at rowBytes bytes per row (at least 8), and between 1 and 4096 rows. A
+// page thus overshoots page_bytes by a sixteenth, or one row, at most, for
+// columns as wide as the record's average.
 func chunkRows(pageBytes, rowBytes int64) int {
 	return int(max(1, min(pageBytes/16/max(8, rowBytes), 4096)))
 }
@@ -217,9 +230,41 @@ func (e *Encoder) widestLeaf(n int) int64 {
 	return widest
 }
 
+// rowBytes returns the bytes a row of the bound record of n rows holds, on
+// average.
+func (e *Encoder) rowBytes(n int) int64 {
+	var sum int64
+	for _, l := range e.leaves {
+		sum += l.get.bytes()
+	}
+	return max(1, sum/int64(n))
+}
+
+// Steps of the goroutines that encode the columns of a record together: they
+// meet after stepRows rows, so that the row group's size can be checked. A
+// step holds at most a 64th of row_group_bytes, to keep row groups near that
+// size, and at most maxStepRows rows.
+const maxStepRows = 16384
+
+// workers returns how many goroutines encode the columns of a record of n
+// rows whose slices hold chunk rows: one per CPU (GOMAXPROCS, or the
+// Format's workers if set), but no more than columns, and one for records of
+// a few slices.
+func (e *Encoder) workers(n, chunk int) int {
+	w := runtime.GOMAXPROCS(0)
+	if e.f.workers > 0 {
+		w = e.f.workers
+	}
+	if n < 4*chunk {
+		return 1
+	}
+	return max(1, min(w, len(e.plan.columns)))
+}
+
 // Encode appends rec's rows. rec must have the encoder's schema. Encode keeps
-// nothing of rec after it returns (parquet-go copies the values it buffers).
-// It checks ctx between slices of rows. After an error the encoder is unusable.
+// nothing of rec after it returns (the columns copy the values they buffer).
+// It checks ctx between slices of rows. After an error the encoder is
+// unusable.
 func (e *Encoder) Encode(ctx context.Context, rec arrow.RecordBatch) error {
 	if e.stickyErr != nil {
 		return e.stickyErr
@@ -230,7 +275,7 @@ func (e *Encoder) Encode(ctx context.Context, rec arrow.RecordBatch) error {
 	if s := rec.Schema(); s != e.schema && !s.Equal(e.schema) {
 		return fmt.Errorf("parquet: record schema %s differs from the file's %s", s, e.schema)
 	}
-	defer e.clearValues()
+	defer e.unbind()
 	for i, c := range e.plan.columns {
 		if err := c.bind(rec.Column(i)); err != nil {
 			return e.fail(err)
@@ -240,44 +285,38 @@ func (e *Encoder) Encode(ctx context.Context, rec arrow.RecordBatch) error {
 	if n == 0 {
 		return nil
 	}
-	chunk := chunkRows(int64(e.f.cfg.PageBytes), e.widestLeaf(n))
-	if e.w == nil {
-		// The first rows decide the encodings: shred a sample of them,
-		// then start over with the writer made.
-		for _, c := range e.plan.columns {
-			c.writeRows(0, min(n, sampleRows))
-		}
-		if e.st.err != nil {
-			return e.fail(e.st.err)
-		}
-		err := e.start()
-		e.clearValues()
-		if err != nil {
+	if e.fw == nil {
+		// The first rows decide the encodings.
+		if err := e.sample(n); err != nil {
 			return e.fail(err)
 		}
+		if err := e.start(); err != nil {
+			return e.fail(err)
+		}
+	}
+	chunk := chunkRows(int64(e.f.cfg.PageBytes), e.widestLeaf(n))
+	step, workers := chunk, e.workers(n, chunk)
+	if workers > 1 {
+		// Whole slices, so that pages end where they would on one
+		// goroutine: the file is the same, byte for byte.
+		step = int(min(max(int64(e.f.cfg.RowGroupBytes)/64/e.rowBytes(n), int64(chunk)), maxStepRows))
+		step = max(1, step/chunk) * chunk
 	}
 	for lo := 0; lo < n; {
 		if err := ctx.Err(); err != nil {
 			return e.fail(err)
 		}
-		hi := min(n, lo+chunk, lo+int(e.f.cfg.RowGroupRows-e.rgRows))
-		for _, c := range e.plan.columns {
-			c.writeRows(lo, hi)
+		hi := min(n, lo+step, lo+int(e.f.cfg.RowGroupRows-e.rgRows))
+		if err := e.each(workers, func(k int, s *scratch) error { return e.writeRange(k, lo, hi, chunk, s) }); err != nil {
+			return e.fail(err)
 		}
-		if e.st.err != nil {
-			return e.fail(e.st.err)
-		}
-		for i, l := range e.leaves {
-			if _, err := e.writers[i].WriteRowValues(l.vals); err != nil {
-				return e.fail(fmt.Errorf("parquet: column %s: %w", l.column, err))
-			}
-			clear(l.vals)
-			l.vals = l.vals[:0]
+		if err := e.st.failed(); err != nil {
+			return e.fail(err)
 		}
 		e.rgRows += int64(hi - lo)
 		lo = hi
-		if e.rgRows >= e.f.cfg.RowGroupRows || e.w.Size()-e.rgStart >= int64(e.f.cfg.RowGroupBytes) {
-			if err := e.flushRowGroup(); err != nil {
+		if e.rgRows >= e.f.cfg.RowGroupRows || e.bufferedBytes() >= int64(e.f.cfg.RowGroupBytes) {
+			if err := e.flushRowGroup(workers); err != nil {
 				return e.fail(err)
 			}
 		}
@@ -285,23 +324,101 @@ func (e *Encoder) Encode(ctx context.Context, rec arrow.RecordBatch) error {
 	return nil
 }
 
-func (e *Encoder) flushRowGroup() error {
-	if e.rgRows == 0 {
-		return nil
+// writeRange writes rows lo..hi of top-level column k, in slices of chunk
+// rows after each of which a full page is flushed.
+func (e *Encoder) writeRange(k, lo, hi, chunk int, s *scratch) error {
+	codec, pageMax := e.f.codec, int(e.f.cfg.PageBytes)
+	for a := lo; a < hi; a += chunk {
+		e.plan.columns[k].writeRange(a, min(hi, a+chunk), 0)
+		for _, l := range e.groups[k] {
+			if err := checkDictionary(l.col, codec, s); err != nil {
+				return err
+			}
+			if pageBytes(l.col) >= pageMax {
+				if err := flushPage(l.col, codec, s); err != nil {
+					return err
+				}
+			}
+		}
 	}
-	if err := e.w.Flush(); err != nil {
-		return fmt.Errorf("parquet: write row group: %w", err)
-	}
-	e.rgRows = 0
-	e.rgStart = e.w.Size()
 	return nil
 }
 
-// clearValues drops the references the value buffers hold into the record.
-func (e *Encoder) clearValues() {
+// each calls f for every top-level column on workers goroutines (this one
+// among them), each with its own scratch, and returns the first error.
+func (e *Encoder) each(workers int, f func(k int, s *scratch) error) error {
+	n := len(e.plan.columns)
+	if workers <= 1 {
+		for k := range n {
+			if err := f(k, e.scratch[0]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for len(e.scratch) < workers {
+		e.scratch = append(e.scratch, newScratch())
+	}
+	var (
+		next int32 = -1
+		wg   sync.WaitGroup
+		errs = make([]error, workers)
+	)
+	work := func(w int) {
+		for {
+			k := int(atomic.AddInt32(&next, 1))
+			if k >= n || errs[w] != nil {
+				return
+			}
+			errs[w] = f(k, e.scratch[w])
+		}
+	}
+	for w := 1; w < workers; w++ {
+		wg.Go(func() { work(w) })
+	}
+	work(0)
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// bufferedBytes is the size of the current row group so far.
+func (e *Encoder) bufferedBytes() int64 {
+	var n int64
 	for _, l := range e.leaves {
-		clear(l.vals)
-		l.vals = l.vals[:0]
+		n += bufferedBytes(l.col)
+	}
+	return n
+}
+
+func (e *Encoder) flushRowGroup(workers int) error {
+	if e.rgRows == 0 {
+		return nil
+	}
+	err := e.each(workers, func(k int, s *scratch) error {
+		for _, l := range e.groups[k] {
+			if err := finishChunk(l.col, e.f.codec, s, &e.chunks[l.index]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := e.fw.writeRowGroup(e.chunks, e.rgRows); err != nil {
+		return err
+	}
+	for i, l := range e.leaves {
+		reuseChunk(l.col, &e.chunks[i])
+	}
+	e.rgRows = 0
+	return nil
+}
+
+// unbind drops the references the nodes hold into the record.
+func (e *Encoder) unbind() {
+	for _, c := range e.plan.columns {
+		c.unbind()
 	}
 }
 
@@ -320,16 +437,16 @@ func (e *Encoder) Close() error {
 	if e.stickyErr != nil {
 		return e.stickyErr
 	}
-	if e.w == nil {
+	if e.fw == nil {
 		if err := e.start(); err != nil {
 			return e.fail(err)
 		}
 	}
-	if err := e.flushRowGroup(); err != nil {
+	if err := e.flushRowGroup(1); err != nil {
 		return e.fail(err)
 	}
-	if err := e.w.Close(); err != nil {
-		return e.fail(fmt.Errorf("parquet: write footer: %w", err))
+	if err := e.fw.close(); err != nil {
+		return e.fail(err)
 	}
 	return nil
 }

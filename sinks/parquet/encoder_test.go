@@ -450,10 +450,9 @@ func TestPagesOfWideValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A page passes page_bytes by a sixteenth or a row at most; its header
-	// adds the page's min and max values (twice: statistics and the
-	// deprecated fields), a value each.
+	// (sizes, counts, encodings and a null count) adds a few bytes.
 	value := int64(4 + docs.(*array.String).ValueLen(0))
-	limit := int64(cfg.PageBytes) + max(int64(cfg.PageBytes)/16, value) + 4*value
+	limit := int64(cfg.PageBytes) + max(int64(cfg.PageBytes)/16, value) + 64
 	for i := range oi.NumPages() {
 		if got := oi.CompressedPageSize(i); got > limit {
 			t.Errorf("page %d: got %d bytes, want at most %d", i, got, limit)
@@ -771,29 +770,4 @@ func TestManyBatchesAcrossSlices(t *testing.T) {
 	all := manyRows(t, mem, 0, from)
 	defer all.Release()
 	checkArrowEqual(t, path, all, mem)
-}
-
-func TestLevelsFallbackWritesTheSameFile(t *testing.T) {
-	if !fastLevels {
-		t.Fatal("the Value layout check failed: parquet-go's Value changed, update rawValue in levels.go")
-	}
-	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
-	defer mem.AssertSize(t, 0)
-	rec := allTypesRecord(t, mem)
-	defer rec.Release()
-	fast := writeFile(t, DefaultConfig(), rec.Schema(), rec)
-	fastLevels = false
-	defer func() { fastLevels = true }()
-	slow := writeFile(t, DefaultConfig(), rec.Schema(), rec)
-	a, err := os.ReadFile(fast)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(slow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(a, b) {
-		t.Error("setting levels through Value.Level wrote a different file")
-	}
 }

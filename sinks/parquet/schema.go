@@ -13,6 +13,8 @@ import (
 	pq "github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/encoding"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // The Parquet types of groups, taken from parquet-go (which does not export them).
@@ -74,15 +76,12 @@ type leafSpec struct {
 	dotted    string   // dotted Arrow path, which dictionary_columns names
 	canDict   bool     // dictionary encoding applies (not to booleans)
 	arrowDict bool     // the Arrow column is dictionary-encoded
+	node      pq.Node  // the leaf's Parquet node, for its column order
 }
-
-// build makes a Parquet node given, for each leaf in file order, whether it is
-// dictionary-encoded.
-type build func(dict []bool) pq.Node
 
 // schemaPlan is an Arrow schema turned into a Parquet one.
 type schemaPlan struct {
-	root    build         // the root group
+	root    pq.Node       // the root group
 	leaves  []leafSpec    // Parquet leaf columns in file order
 	stored  *arrow.Schema // the Arrow schema as written: timestamps converted, lists' elements named "element"
 	columns []node        // one shredder per top-level Arrow column
@@ -100,7 +99,7 @@ func plan(s *arrow.Schema) (*schemaPlan, error) {
 		return nil, fmt.Errorf("parquet: schema has no columns")
 	}
 	names := make([]string, s.NumFields())
-	nodes := make([]build, s.NumFields())
+	nodes := make([]pq.Node, s.NumFields())
 	stored := make([]arrow.Field, s.NumFields())
 	columns := make([]node, s.NumFields())
 	seen := map[string]bool{}
@@ -123,7 +122,7 @@ func plan(s *arrow.Schema) (*schemaPlan, error) {
 	}
 	meta := s.Metadata()
 	return &schemaPlan{
-		root:    groupOf(groupType, names, nodes, nil),
+		root:    newGroup(groupType, names, nodes),
 		leaves:  p.leaves,
 		stored:  arrow.NewSchema(stored, &meta),
 		columns: columns,
@@ -133,26 +132,11 @@ func plan(s *arrow.Schema) (*schemaPlan, error) {
 // maxLevel is parquet-go's limit of repetition and definition levels.
 const maxLevel = min(pq.MaxRepetitionLevel, pq.MaxDefinitionLevel)
 
-// groupOf builds a group of the given children, wrapped by wrap (nil: none).
-func groupOf(typ pq.Type, names []string, children []build, wrap func(pq.Node) pq.Node) build {
-	return func(dict []bool) pq.Node {
-		nodes := make([]pq.Node, len(children))
-		for i, c := range children {
-			nodes[i] = c(dict)
-		}
-		g := pq.Node(newGroup(typ, names, nodes))
-		if wrap != nil {
-			g = wrap(g)
-		}
-		return g
-	}
-}
-
 // field converts one Arrow field at Parquet column path path (and dotted Arrow
 // path dotted), below parents that reached definition level def and repetition
-// level rep. It returns the builder of its Parquet node, the field as stored in
-// ARROW:schema and the shredder that writes its values.
-func (p *planner) field(f arrow.Field, path []string, dotted string, def, rep int) (build, arrow.Field, node, error) {
+// level rep. It returns its Parquet node, the field as stored in ARROW:schema
+// and the shredder that writes its values.
+func (p *planner) field(f arrow.Field, path []string, dotted string, def, rep int) (pq.Node, arrow.Field, node, error) {
 	column := strings.Join(path, ".")
 	if f.Nullable {
 		def++
@@ -176,7 +160,7 @@ func (p *planner) field(f arrow.Field, path []string, dotted string, def, rep in
 			return nil, arrow.Field{}, nil, fmt.Errorf("parquet: column %s: a struct without fields has no Parquet form", column)
 		}
 		names := make([]string, t.NumFields())
-		nodes := make([]build, t.NumFields())
+		nodes := make([]pq.Node, t.NumFields())
 		stored := make([]arrow.Field, t.NumFields())
 		children := make([]node, t.NumFields())
 		for i, cf := range t.Fields() {
@@ -186,7 +170,7 @@ func (p *planner) field(f arrow.Field, path []string, dotted string, def, rep in
 			}
 			names[i], nodes[i], stored[i], children[i] = cf.Name, n, st, sh
 		}
-		return groupOf(groupType, names, nodes, wrap), storedField(arrow.StructOf(stored...)),
+		return wrap(newGroup(groupType, names, nodes)), storedField(arrow.StructOf(stored...)),
 			&structNode{nullable: f.Nullable, column: column, children: children}, nil
 
 	case *arrow.ListType, *arrow.LargeListType, *arrow.FixedSizeListType:
@@ -198,7 +182,7 @@ func (p *planner) field(f arrow.Field, path []string, dotted string, def, rep in
 		if err != nil {
 			return nil, arrow.Field{}, nil, err
 		}
-		repeated := groupOf(groupType, []string{"element"}, []build{en}, pq.Repeated)
+		repeated := pq.Repeated(newGroup(groupType, []string{"element"}, []pq.Node{en}))
 		var st arrow.DataType
 		switch t := t.(type) {
 		case *arrow.ListType:
@@ -208,7 +192,7 @@ func (p *planner) field(f arrow.Field, path []string, dotted string, def, rep in
 		case *arrow.FixedSizeListType:
 			st = arrow.FixedSizeListOfField(t.Len(), est)
 		}
-		return groupOf(listType, []string{"list"}, []build{repeated}, wrap), storedField(st),
+		return wrap(newGroup(listType, []string{"list"}, []pq.Node{repeated})), storedField(st),
 			&listNode{nullable: f.Nullable, column: column, rep: rep + 1, elem: esh}, nil
 	}
 
@@ -226,62 +210,60 @@ func (p *planner) field(f arrow.Field, path []string, dotted string, def, rep in
 		st = &arrow.DictionaryType{IndexType: d.IndexType, ValueType: st, Ordered: d.Ordered}
 		get = &dictGetter{values: get}
 	}
-	col := len(p.leaves)
 	p.leaves = append(p.leaves, leafSpec{
 		path:      path,
 		dotted:    dotted,
 		canDict:   valueType.ID() != arrow.BOOL,
 		arrowDict: isDict,
+		node:      leafNodeOf,
 	})
-	b := func(dict []bool) pq.Node {
-		n := leafNodeOf
-		if dict[col] {
-			n = pq.Encoded(n, &pq.RLEDictionary)
-		}
-		return wrap(n)
-	}
-	return b, storedField(st), &leafNode{nullable: f.Nullable, column: column, col: col, get: get}, nil
+	ch := get.column().base()
+	ch.path, ch.column = path, column
+	ch.ptype = *leafNodeOf.Type().PhysicalType()
+	ch.maxDef, ch.maxRep = byte(def), byte(rep)
+	return wrap(leafNodeOf), storedField(st), &leafNode{nullable: f.Nullable, column: column, get: get}, nil
 }
 
 // leafOf returns the Parquet leaf node of an Arrow value type, the getter that
-// reads its values and the type as stored in ARROW:schema.
+// reads its values into a new column and the type as stored in ARROW:schema.
 func leafOf(t arrow.DataType, column string) (pq.Node, getter, arrow.DataType, error) {
 	switch t := t.(type) {
 	case *arrow.Int8Type:
-		return pq.Int(8), &int32Getter[int8]{}, t, nil
+		return pq.Int(8), newFixedGetter(signedOrder, widen[int8]), t, nil
 	case *arrow.Int16Type:
-		return pq.Int(16), &int32Getter[int16]{}, t, nil
+		return pq.Int(16), newFixedGetter(signedOrder, widen[int16]), t, nil
 	case *arrow.Int32Type:
-		return pq.Int(32), &int32Getter[int32]{}, t, nil
+		return pq.Int(32), newFixedGetter[int32, int32](signedOrder, nil), t, nil
 	case *arrow.Int64Type:
-		return pq.Int(64), &int64Getter[int64]{}, t, nil
+		return pq.Int(64), newFixedGetter[int64, int64](signedOrder, nil), t, nil
 	case *arrow.Uint8Type:
-		return pq.Uint(8), &int32Getter[uint8]{}, t, nil
+		return pq.Uint(8), newFixedGetter(signedOrder, widen[uint8]), t, nil
 	case *arrow.Uint16Type:
-		return pq.Uint(16), &int32Getter[uint16]{}, t, nil
+		return pq.Uint(16), newFixedGetter(signedOrder, widen[uint16]), t, nil
 	case *arrow.Uint32Type:
-		return pq.Uint(32), &int32Getter[uint32]{}, t, nil
+		// INT32 holds the bits; the annotation says they are unsigned.
+		return pq.Uint(32), newFixedGetter[uint32, int32](unsignedOrder, nil), t, nil
 	case *arrow.Uint64Type:
-		return pq.Uint(64), &int64Getter[uint64]{}, t, nil
+		return pq.Uint(64), newFixedGetter[uint64, int64](unsignedOrder, nil), t, nil
 	case *arrow.Float32Type:
-		return pq.Leaf(pq.FloatType), &float32Getter{}, t, nil
+		return pq.Leaf(pq.FloatType), newFixedGetter[float32, float32](floatOrder, nil), t, nil
 	case *arrow.Float64Type:
-		return pq.Leaf(pq.DoubleType), &float64Getter{}, t, nil
+		return pq.Leaf(pq.DoubleType), newFixedGetter[float64, float64](floatOrder, nil), t, nil
 	case *arrow.BooleanType:
-		return pq.Leaf(pq.BooleanType), &boolGetter{}, t, nil
+		return pq.Leaf(pq.BooleanType), &boolGetter{col: &boolColumn{}}, t, nil
 	case *arrow.StringType:
-		return pq.String(), &bytesGetter[int32]{}, t, nil
+		return pq.String(), &bytesGetter[int32]{col: &bytesColumn{}}, t, nil
 	case *arrow.LargeStringType:
-		return pq.String(), &bytesGetter[int64]{}, t, nil
+		return pq.String(), &bytesGetter[int64]{col: &bytesColumn{}}, t, nil
 	case *arrow.BinaryType:
-		return pq.Leaf(pq.ByteArrayType), &bytesGetter[int32]{}, t, nil
+		return pq.Leaf(pq.ByteArrayType), &bytesGetter[int32]{col: &bytesColumn{}}, t, nil
 	case *arrow.LargeBinaryType:
-		return pq.Leaf(pq.ByteArrayType), &bytesGetter[int64]{}, t, nil
+		return pq.Leaf(pq.ByteArrayType), &bytesGetter[int64]{col: &bytesColumn{}}, t, nil
 	case *arrow.Date32Type:
-		return pq.Date(), &int32Getter[arrow.Date32]{}, t, nil
+		return pq.Date(), newFixedGetter[arrow.Date32, int32](signedOrder, nil), t, nil
 	case *arrow.Date64Type:
 		// Parquet's DATE is days; Arrow's date64 is milliseconds of whole days.
-		return pq.Date(), &date64Getter{}, arrow.FixedWidthTypes.Date32, nil
+		return pq.Date(), newFixedGetter(signedOrder, date64Days), arrow.FixedWidthTypes.Date32, nil
 	case *arrow.TimestampType:
 		// Instants in UTC, never nanoseconds (some readers reject them):
 		// seconds widen to milliseconds, nanoseconds narrow to microseconds
@@ -292,20 +274,60 @@ func leafOf(t arrow.DataType, column string) (pq.Node, getter, arrow.DataType, e
 		}
 		switch t.Unit {
 		case arrow.Second:
-			return pq.TimestampAdjusted(pq.Millisecond, true), &timestampGetter{mul: 1000, column: column},
+			g := newFixedGetter(signedOrder, secondsToMillis)
+			g.check = secondsFit(column)
+			return pq.TimestampAdjusted(pq.Millisecond, true), g,
 				&arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: tz}, nil
 		case arrow.Millisecond:
-			return pq.TimestampAdjusted(pq.Millisecond, true), &timestampGetter{mul: 1, column: column},
+			return pq.TimestampAdjusted(pq.Millisecond, true), newFixedGetter[arrow.Timestamp, int64](signedOrder, nil),
 				&arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: tz}, nil
 		case arrow.Microsecond:
-			return pq.TimestampAdjusted(pq.Microsecond, true), &timestampGetter{mul: 1, column: column},
+			return pq.TimestampAdjusted(pq.Microsecond, true), newFixedGetter[arrow.Timestamp, int64](signedOrder, nil),
 				&arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: tz}, nil
 		case arrow.Nanosecond:
-			return pq.TimestampAdjusted(pq.Microsecond, true), &timestampGetter{div: 1000, column: column},
+			return pq.TimestampAdjusted(pq.Microsecond, true), newFixedGetter(signedOrder, nanosToMicros),
 				&arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: tz}, nil
 		}
 	}
 	return nil, nil, nil, fmt.Errorf("parquet: column %s: unsupported Arrow type %s", column, t)
+}
+
+// schemaElements flattens the Parquet schema under root, depth first, as a
+// file's footer lists it, the way parquet-go's writer does.
+func schemaElements(root pq.Node) []format.SchemaElement {
+	var out []format.SchemaElement
+	var walk func(name string, n pq.Node, isRoot bool)
+	walk = func(name string, n pq.Node, isRoot bool) {
+		t := n.Type()
+		e := format.SchemaElement{Name: name}
+		if !isRoot {
+			switch {
+			case n.Optional():
+				e.RepetitionType = thrift.New(format.Optional)
+			case n.Repeated():
+				e.RepetitionType = thrift.New(format.Repeated)
+			default:
+				e.RepetitionType = thrift.New(format.Required)
+			}
+		}
+		if lt := t.LogicalType(); lt != nil {
+			e.LogicalType = *lt
+		}
+		if n.Leaf() {
+			e.Type = thrift.New(*t.PhysicalType())
+		} else {
+			e.NumChildren = thrift.New(int32(len(n.Fields())))
+		}
+		if ct := t.ConvertedType(); ct != nil {
+			e.ConvertedType = thrift.New(*ct)
+		}
+		out = append(out, e)
+		for _, f := range n.Fields() {
+			walk(f.Name(), f, false)
+		}
+	}
+	walk("schema", root, true)
+	return out
 }
 
 // arrowSchemaValue serializes s the way arrow's pqarrow stores it under the

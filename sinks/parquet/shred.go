@@ -3,18 +3,20 @@ package parquet
 import (
 	"fmt"
 	"math"
+	"sync"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
-	pq "github.com/parquet-go/parquet-go"
 )
 
-// This file turns Arrow arrays into Parquet leaf values with repetition and
-// definition levels (Dremel "shredding"), column by column. It is written by
-// hand because parquet-go has no Arrow support, and its generic row path
-// (map[string]any rows) is both slow and wrong for optional lists: v0.32.0
-// stores null for every element of an optional list written that way.
+// This file turns Arrow arrays into Parquet leaf columns' values and
+// repetition and definition levels (Dremel "shredding"), column by column.
+// It is written by hand because parquet-go has no Arrow support, and its
+// generic row path (map[string]any rows) is both slow and wrong for optional
+// lists: v0.32.0 stores null for every element of an optional list written
+// that way.
 //
 // Levels, for a field below parents that reached definition level d:
 //   - a null value of a nullable field gets level d, a present one d+1
@@ -24,17 +26,29 @@ import (
 //   - the first element of a list repeats at its parent's repetition level,
 //     the others at the list's own (its depth among repeated fields).
 //
-// Top-level primitive columns and lists of primitives, the common case, take
-// bulk paths (writeRows) that fill value buffers by index; everything else
-// goes value by value (write).
+// Ranges of rows take bulk paths (writeRange) that hand runs of present
+// values to the columns in one call each: leaves, structs without nulls in
+// the range, lists of leaves. Everything else goes value by value (write).
 
-// state is shared by every node of one encoder; the first error sticks.
-type state struct{ err error }
+// state is shared by every node of one encoder, whose columns may be
+// shredded by several goroutines at once; the first error sticks.
+type state struct {
+	mu  sync.Mutex
+	err error
+}
 
 func (s *state) fail(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.err == nil {
 		s.err = fmt.Errorf("parquet: "+format, args...)
 	}
+}
+
+func (s *state) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
 }
 
 // node writes one Arrow field's values into its Parquet leaves.
@@ -42,15 +56,18 @@ type node interface {
 	// init gives the node the encoder's state and returns its leaves
 	// appended to dst, in file order.
 	init(st *state, dst []*leafNode) []*leafNode
-	// bind makes a the array that write and writeRows index.
+	// bind makes a the array that write and writeRange index.
 	bind(a arrow.Array) error
 	// write writes element i of the bound array, with repetition level rep
 	// and the definition level def its parents reached.
 	write(i, rep, def int)
 	// writeNull writes a null at every leaf below, at levels rep and def.
 	writeNull(rep, def int)
-	// writeRows writes elements lo..hi of a top-level column.
-	writeRows(lo, hi int)
+	// writeRange writes elements lo..hi of the bound array as rows of
+	// their own (repetition level 0) whose parents reached level def.
+	writeRange(lo, hi, def int)
+	// unbind drops the references to the bound array.
+	unbind()
 }
 
 // validity is an Arrow validity bitmap; nil bits means no nulls.
@@ -68,22 +85,54 @@ func validityOf(a arrow.Array) validity {
 
 func (v validity) valid(i int) bool { return v.bits == nil || bitutil.BitIsSet(v.bits, v.off+i) }
 
+// runs calls f(a, b) for each run a..b of present values in lo..hi.
+func (v validity) runs(lo, hi int, f func(a, b int)) {
+	if v.bits == nil {
+		if lo < hi {
+			f(lo, hi)
+		}
+		return
+	}
+	for i := lo; i < hi; {
+		for i < hi && !bitutil.BitIsSet(v.bits, v.off+i) {
+			i++
+		}
+		j := i
+		for j < hi && bitutil.BitIsSet(v.bits, v.off+j) {
+			j++
+		}
+		if i < j {
+			f(i, j)
+		}
+		i = j
+	}
+}
+
 // leafNode writes a primitive (or dictionary) field into one Parquet column.
 type leafNode struct {
 	nullable bool
 	column   string // Parquet column path, for errors
-	col      int    // Parquet column index
 	get      getter
+	col      leafColumn
+	ch       *chunk
+	index    int // among the file's leaves
 
 	st       *state
 	nulls    validity
-	hasNulls bool       // some value of the bound array is null
-	vals     []pq.Value // values of the current chunk
+	hasNulls bool // some value of the bound array is null
 }
 
 func (n *leafNode) init(st *state, dst []*leafNode) []*leafNode {
 	n.st = st
+	n.col = n.get.column()
+	n.ch = n.col.base()
+	n.index = len(dst)
 	return append(dst, n)
+}
+
+func (n *leafNode) unbind() {
+	n.nulls = validity{}
+	n.get.unbind()
 }
 
 func (n *leafNode) bind(a arrow.Array) error {
@@ -95,51 +144,42 @@ func (n *leafNode) bind(a arrow.Array) error {
 	return nil
 }
 
-// extend grows vals by k values and returns them.
-func (n *leafNode) extend(k int) []pq.Value {
-	l := len(n.vals)
-	if l+k > cap(n.vals) {
-		grown := make([]pq.Value, l, max(2*cap(n.vals), l+k))
-		copy(grown, n.vals)
-		n.vals = grown
-	}
-	n.vals = n.vals[:l+k]
-	return n.vals[l:]
-}
-
 func (n *leafNode) write(i, rep, def int) {
-	v := n.extend(1)
 	if !n.get.valid(n.nulls, i) {
 		if !n.nullable {
 			n.st.fail("column %s is not nullable but holds a null", n.column)
 		}
-		v[0] = pq.Value{}
-		setLevels(&v[0], rep, def, n.col)
+		n.ch.level(rep, def)
 		return
 	}
 	if n.nullable {
 		def++
 	}
-	v[0] = n.get.at(i)
-	setLevels(&v[0], rep, def, n.col)
+	n.ch.level(rep, def)
+	n.get.put(i)
 }
 
-func (n *leafNode) writeNull(rep, def int) {
-	v := n.extend(1)
-	v[0] = pq.Value{}
-	setLevels(&v[0], rep, def, n.col)
-}
+func (n *leafNode) writeNull(rep, def int) { n.ch.level(rep, def) }
 
-func (n *leafNode) writeRows(lo, hi int) {
+func (n *leafNode) writeRange(lo, hi, def int) {
+	if _, dict := n.get.(*dictGetter); dict {
+		// Nulls of dictionary arrays are also in their dictionary.
+		for i := lo; i < hi; i++ {
+			n.write(i, 0, def)
+		}
+		return
+	}
 	if !n.nullable {
 		if n.hasNulls && n.get.anyNull(n.nulls, lo, hi) {
 			n.st.fail("column %s is not nullable but holds a null", n.column)
 			return
 		}
-		n.get.fill(n.extend(hi-lo), lo, 0, 0, 0, n.col, n.nulls)
+		n.ch.levels(hi-lo, 0, def)
+		n.get.putRange(lo, hi, validity{})
 		return
 	}
-	n.get.fill(n.extend(hi-lo), lo, 0, 1, 0, n.col, n.nulls)
+	n.ch.validLevels(n.nulls, lo, hi, def+1, def)
+	n.get.putRange(lo, hi, n.nulls)
 }
 
 // structNode writes a struct field's children.
@@ -175,6 +215,13 @@ func (n *structNode) bind(a arrow.Array) error {
 	return nil
 }
 
+func (n *structNode) unbind() {
+	n.nulls = validity{}
+	for _, c := range n.children {
+		c.unbind()
+	}
+}
+
 func (n *structNode) write(i, rep, def int) {
 	if !n.nulls.valid(i) {
 		if !n.nullable {
@@ -197,9 +244,18 @@ func (n *structNode) writeNull(rep, def int) {
 	}
 }
 
-func (n *structNode) writeRows(lo, hi int) {
-	for i := lo; i < hi; i++ {
-		n.write(i, 0, 0)
+func (n *structNode) writeRange(lo, hi, def int) {
+	if n.nulls.bits != nil && bitutil.CountSetBits(n.nulls.bits, n.nulls.off+lo, hi-lo) != hi-lo {
+		for i := lo; i < hi; i++ {
+			n.write(i, 0, def)
+		}
+		return
+	}
+	if n.nullable {
+		def++
+	}
+	for _, c := range n.children {
+		c.writeRange(lo, hi, def)
 	}
 }
 
@@ -231,6 +287,11 @@ func (n *listNode) bind(a arrow.Array) error {
 	return n.elem.bind(l.ListValues())
 }
 
+func (n *listNode) unbind() {
+	n.arr, n.nulls = nil, validity{}
+	n.elem.unbind()
+}
+
 func (n *listNode) write(i, rep, def int) {
 	if !n.nulls.valid(i) {
 		if !n.nullable {
@@ -255,57 +316,88 @@ func (n *listNode) write(i, rep, def int) {
 
 func (n *listNode) writeNull(rep, def int) { n.elem.writeNull(rep, def) }
 
-func (n *listNode) writeRows(lo, hi int) {
+func (n *listNode) writeRange(lo, hi, def int) {
 	leaf, ok := n.elem.(*leafNode)
+	if ok {
+		_, dict := leaf.get.(*dictGetter)
+		ok = !dict
+	}
 	if !ok || (!leaf.nullable && leaf.hasNulls) {
-		// Nested lists and structs, or nulls to report: value by value.
+		// Nested lists and structs, dictionaries, or nulls to report:
+		// value by value.
 		for i := lo; i < hi; i++ {
-			n.write(i, 0, 0)
+			n.write(i, 0, def)
 		}
 		return
 	}
-	// A list of primitives: each list's elements in bulk.
-	def := 0
+	// A list of primitives: levels per element, values in runs that span
+	// consecutive lists (whose elements are adjacent in the child array).
+	parent := def
 	if n.nullable {
-		def = 1
+		def++
 	}
 	elemDef := def + 1
 	if leaf.nullable {
 		elemDef++
 	}
+	ch := leaf.ch
+	runLo, runHi := 0, 0
 	for i := lo; i < hi; i++ {
 		if !n.nulls.valid(i) {
 			if !n.nullable {
 				n.st.fail("column %s is not nullable but holds a null", n.column)
 			}
-			leaf.writeNull(0, 0)
+			ch.level(0, parent)
 			continue
 		}
-		start, end := n.arr.ValueOffsets(i)
+		s, e := n.arr.ValueOffsets(i)
+		start, end := int(s), int(e)
 		if start == end {
-			leaf.writeNull(0, def)
+			ch.level(0, def)
 			continue
 		}
-		dst := leaf.extend(int(end - start))
-		leaf.get.fill(dst, int(start), n.rep, elemDef, def+1, leaf.col, leaf.nulls)
-		setRep(&dst[0], 0)
+		if leaf.nullable && leaf.hasNulls {
+			for k := start; k < end; k++ {
+				rep := n.rep
+				if k == start {
+					rep = 0
+				}
+				if leaf.nulls.valid(k) {
+					ch.level(rep, elemDef)
+				} else {
+					ch.level(rep, elemDef-1)
+				}
+			}
+		} else {
+			ch.level(0, elemDef)
+			ch.levels(end-start-1, n.rep, elemDef)
+		}
+		if start != runHi {
+			leaf.get.putRange(runLo, runHi, leaf.nulls)
+			runLo = start
+		}
+		runHi = end
 	}
+	leaf.get.putRange(runLo, runHi, leaf.nulls)
 }
 
-// getter reads the values of one Arrow array as Parquet values.
+// getter reads the values of one Arrow array into its Parquet column.
 type getter interface {
 	bind(a arrow.Array) error
 	// valid reports whether value i is present, given the array's validity.
 	valid(v validity, i int) bool
 	// anyNull reports whether a value in lo..hi is null.
 	anyNull(v validity, lo, hi int) bool
-	// at returns value i, which is valid.
-	at(i int) pq.Value
-	// fill sets dst[k] to value lo+k with levels (rep, def) and column col,
-	// or to null with levels (rep, nullDef) where v says it is null.
-	fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity)
-	// bytes estimates the bound array's size as Parquet values.
+	// put appends value i, which is present, to the column.
+	put(i int)
+	// putRange appends the values in lo..hi that v says are present.
+	putRange(lo, hi int, v validity)
+	// bytes estimates the bound array's size as PLAIN values.
 	bytes() int64
+	// column is the Parquet column the getter writes.
+	column() leafColumn
+	// unbind drops the references to the bound array.
+	unbind()
 }
 
 // plainNulls is the validity handling of getters whose nulls are the array's.
@@ -320,188 +412,151 @@ func (plainNulls) anyNull(v validity, lo, hi int) bool {
 	return bitutil.CountSetBits(v.bits, v.off+lo, hi-lo) != hi-lo
 }
 
-// fillLoop is the body of every fill, written out per getter type: Go does
-// not inline a method called through a type parameter, and a call per value
-// would cost more than the rest of the loop.
-//
-//	if v.bits == nil { for each k: dst[k] = VALUE(lo+k) with (rep, def) }
-//	else { for each k: VALUE(lo+k) with (rep, def) if valid, else null with (rep, nullDef) }
-
-// setNull makes *v a null with levels rep and def.
-func setNull(v *pq.Value, rep, def, col int) {
-	*v = pq.Value{}
-	setLevels(v, rep, def, col)
+// arrowFixed are the Arrow value types read by fixedGetter.
+type arrowFixed interface {
+	int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64 | float32 | float64 |
+		arrow.Date32 | arrow.Date64 | arrow.Timestamp
 }
 
-// int32Getter reads integers that Parquet stores as INT32 (a uint32 keeps its
-// bits; its UINT_32 annotation tells readers).
-type int32Getter[T ~int8 | ~int16 | ~int32 | ~uint8 | ~uint16 | ~uint32] struct {
+// fixedGetter reads fixed-width Arrow values A into a column of T. Without
+// conv, A and T have the same size and T takes A's bits (a uint32 keeps its
+// bits in an INT32 column whose annotation says unsigned); with conv, values
+// go through it in batches.
+type fixedGetter[A arrowFixed, T fixedValue] struct {
 	plainNulls
-	vals []T
+	col  *fixedColumn[T]
+	vals []A
+	conv func(dst []T, src []A) []T
+	tmp  []T
+
+	// check, if set, validates the bound array's present values.
+	check func(vals []A, v validity) error
 }
 
-func (g *int32Getter[T]) bind(a arrow.Array) error {
-	g.vals = arrow.GetValues[T](a.Data(), 1)
+func newFixedGetter[A arrowFixed, T fixedValue](o order, conv func(dst []T, src []A) []T) *fixedGetter[A, T] {
+	return &fixedGetter[A, T]{col: newFixedColumn[T](o), conv: conv}
+}
+
+func (g *fixedGetter[A, T]) bind(a arrow.Array) error {
+	g.vals = arrow.GetValues[A](a.Data(), 1)
+	if g.check != nil {
+		return g.check(g.vals, validityOf(a))
+	}
 	return nil
 }
 
-func (g int32Getter[T]) at(i int) pq.Value { return pq.Int32Value(int32(g.vals[i])) }
+func (g *fixedGetter[A, T]) column() leafColumn { return g.col }
 
-func (g *int32Getter[T]) bytes() int64 { return 4 * int64(len(g.vals)) }
+func (g *fixedGetter[A, T]) unbind() { g.vals = nil }
 
-func (g *int32Getter[T]) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
-	vals := g.vals[lo : lo+len(dst)]
+func (g *fixedGetter[A, T]) bytes() int64 { return int64(unsafe.Sizeof(*new(T))) * int64(len(g.vals)) }
+
+func (g *fixedGetter[A, T]) put(i int) { g.add(g.vals[i : i+1]) }
+
+func (g *fixedGetter[A, T]) putRange(lo, hi int, v validity) {
 	if v.bits == nil {
-		for k, x := range vals {
-			dst[k] = pq.Int32Value(int32(x))
-			setLevels(&dst[k], rep, def, col)
-		}
+		g.add(g.vals[lo:hi])
 		return
 	}
-	for k, x := range vals {
-		if v.valid(lo + k) {
-			dst[k] = pq.Int32Value(int32(x))
-			setLevels(&dst[k], rep, def, col)
-		} else {
-			setNull(&dst[k], rep, nullDef, col)
-		}
-	}
+	v.runs(lo, hi, func(a, b int) { g.add(g.vals[a:b]) })
 }
 
-// int64Getter reads integers that Parquet stores as INT64.
-type int64Getter[T ~int64 | ~uint64] struct {
-	plainNulls
-	vals []T
-}
-
-func (g *int64Getter[T]) bind(a arrow.Array) error {
-	g.vals = arrow.GetValues[T](a.Data(), 1)
-	return nil
-}
-
-func (g int64Getter[T]) at(i int) pq.Value { return pq.Int64Value(int64(g.vals[i])) }
-
-func (g *int64Getter[T]) bytes() int64 { return 8 * int64(len(g.vals)) }
-
-func (g *int64Getter[T]) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
-	vals := g.vals[lo : lo+len(dst)]
-	if v.bits == nil {
-		for k, x := range vals {
-			dst[k] = pq.Int64Value(int64(x))
-			setLevels(&dst[k], rep, def, col)
-		}
+func (g *fixedGetter[A, T]) add(src []A) {
+	if len(src) == 0 {
 		return
 	}
-	for k, x := range vals {
-		if v.valid(lo + k) {
-			dst[k] = pq.Int64Value(int64(x))
-			setLevels(&dst[k], rep, def, col)
-		} else {
-			setNull(&dst[k], rep, nullDef, col)
-		}
-	}
-}
-
-type float32Getter struct {
-	plainNulls
-	vals []float32
-}
-
-func (g *float32Getter) bind(a arrow.Array) error {
-	g.vals = arrow.GetValues[float32](a.Data(), 1)
-	return nil
-}
-
-func (g float32Getter) at(i int) pq.Value { return pq.FloatValue(g.vals[i]) }
-
-func (g *float32Getter) bytes() int64 { return 4 * int64(len(g.vals)) }
-
-func (g *float32Getter) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
-	vals := g.vals[lo : lo+len(dst)]
-	if v.bits == nil {
-		for k, x := range vals {
-			dst[k] = pq.FloatValue(x)
-			setLevels(&dst[k], rep, def, col)
-		}
+	if g.conv == nil {
+		g.col.add(unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(src))), len(src)))
 		return
 	}
-	for k, x := range vals {
-		if v.valid(lo + k) {
-			dst[k] = pq.FloatValue(x)
-			setLevels(&dst[k], rep, def, col)
-		} else {
-			setNull(&dst[k], rep, nullDef, col)
-		}
+	g.tmp = g.conv(g.tmp[:0], src)
+	g.col.add(g.tmp)
+}
+
+// widen converts small integers to INT32.
+func widen[A int8 | int16 | uint8 | uint16](dst []int32, src []A) []int32 {
+	for _, v := range src {
+		dst = append(dst, int32(v))
 	}
+	return dst
 }
 
-type float64Getter struct {
-	plainNulls
-	vals []float64
-}
-
-func (g *float64Getter) bind(a arrow.Array) error {
-	g.vals = arrow.GetValues[float64](a.Data(), 1)
-	return nil
-}
-
-func (g float64Getter) at(i int) pq.Value { return pq.DoubleValue(g.vals[i]) }
-
-func (g *float64Getter) bytes() int64 { return 8 * int64(len(g.vals)) }
-
-func (g *float64Getter) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
-	vals := g.vals[lo : lo+len(dst)]
-	if v.bits == nil {
-		for k, x := range vals {
-			dst[k] = pq.DoubleValue(x)
-			setLevels(&dst[k], rep, def, col)
-		}
-		return
+// date64Days turns Arrow's milliseconds since the epoch into Parquet's days.
+func date64Days(dst []int32, src []arrow.Date64) []int32 {
+	for _, v := range src {
+		dst = append(dst, int32(floorDiv(int64(v), 86_400_000)))
 	}
-	for k, x := range vals {
-		if v.valid(lo + k) {
-			dst[k] = pq.DoubleValue(x)
-			setLevels(&dst[k], rep, def, col)
-		} else {
-			setNull(&dst[k], rep, nullDef, col)
+	return dst
+}
+
+// secondsToMillis converts timestamps in seconds; the getter's check has
+// made sure they fit.
+func secondsToMillis(dst []int64, src []arrow.Timestamp) []int64 {
+	for _, v := range src {
+		dst = append(dst, int64(v)*1000)
+	}
+	return dst
+}
+
+// nanosToMicros converts timestamps in nanoseconds, rounding down so that a
+// time never moves to the next microsecond.
+func nanosToMicros(dst []int64, src []arrow.Timestamp) []int64 {
+	for _, v := range src {
+		dst = append(dst, floorDiv(int64(v), 1000))
+	}
+	return dst
+}
+
+// secondsFit fails for a present timestamp in seconds that has no
+// millisecond form.
+func secondsFit(column string) func([]arrow.Timestamp, validity) error {
+	lo, hi := int64(math.MinInt64)/1000, int64(math.MaxInt64)/1000
+	return func(vals []arrow.Timestamp, v validity) error {
+		for i, t := range vals {
+			if (int64(t) < lo || int64(t) > hi) && v.valid(i) {
+				return fmt.Errorf("parquet: column %s: timestamp %d s does not fit in milliseconds", column, t)
+			}
 		}
+		return nil
 	}
 }
 
 type boolGetter struct {
 	plainNulls
+	col  *boolColumn
 	bits []byte
 	off  int
+	n    int
 }
 
 func (g *boolGetter) bind(a arrow.Array) error {
-	g.bits, g.off = nil, a.Data().Offset()
+	g.bits, g.off, g.n = nil, a.Data().Offset(), a.Len()
 	if b := a.Data().Buffers()[1]; b != nil {
 		g.bits = b.Bytes()
 	}
 	return nil
 }
 
-func (g boolGetter) at(i int) pq.Value { return pq.BooleanValue(bitutil.BitIsSet(g.bits, g.off+i)) }
+func (g *boolGetter) column() leafColumn { return g.col }
 
-func (g *boolGetter) bytes() int64 { return int64(len(g.bits)) }
+func (g *boolGetter) unbind() { g.bits = nil }
 
-func (g *boolGetter) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
-	for k := range dst {
-		if v.valid(lo + k) {
-			dst[k] = pq.BooleanValue(bitutil.BitIsSet(g.bits, g.off+lo+k))
-			setLevels(&dst[k], rep, def, col)
-		} else {
-			setNull(&dst[k], rep, nullDef, col)
+func (g *boolGetter) bytes() int64 { return int64(g.n+7) / 8 }
+
+func (g *boolGetter) put(i int) { g.col.add(bitutil.BitIsSet(g.bits, g.off+i)) }
+
+func (g *boolGetter) putRange(lo, hi int, v validity) {
+	for i := lo; i < hi; i++ {
+		if v.valid(i) {
+			g.col.add(bitutil.BitIsSet(g.bits, g.off+i))
 		}
 	}
 }
 
-// bytesGetter reads string and binary arrays (32- or 64-bit offsets). The
-// values point into the Arrow buffer; parquet-go copies them when it buffers
-// them, so nothing refers to the record after Encode returns.
+// bytesGetter reads string and binary arrays (32- or 64-bit offsets).
 type bytesGetter[O int32 | int64] struct {
 	plainNulls
+	col     *bytesColumn
 	offsets []O // absolute offsets into data, len+1
 	data    []byte
 }
@@ -519,135 +574,32 @@ func (g *bytesGetter[O]) bind(a arrow.Array) error {
 	return nil
 }
 
-func (g bytesGetter[O]) at(i int) pq.Value {
-	return pq.ByteArrayValue(g.data[g.offsets[i]:g.offsets[i+1]])
-}
+func (g *bytesGetter[O]) column() leafColumn { return g.col }
+
+func (g *bytesGetter[O]) unbind() { g.offsets, g.data = nil, nil }
 
 func (g *bytesGetter[O]) bytes() int64 {
 	if len(g.offsets) == 0 {
 		return 0
 	}
-	// Plain encoding: a 4-byte length and the bytes of each value.
+	// PLAIN encoding: a 4-byte length and the bytes of each value.
 	n := int64(len(g.offsets) - 1)
 	return 4*n + int64(g.offsets[n]-g.offsets[0])
 }
 
-func (g *bytesGetter[O]) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
-	offs, data := g.offsets[lo:lo+len(dst)+1], g.data
+func (g *bytesGetter[O]) put(i int) { g.col.add(g.data[g.offsets[i]:g.offsets[i+1]]) }
+
+func (g *bytesGetter[O]) putRange(lo, hi int, v validity) {
+	offs, data := g.offsets, g.data
 	if v.bits == nil {
-		for k := range dst {
-			dst[k] = pq.ByteArrayValue(data[offs[k]:offs[k+1]])
-			setLevels(&dst[k], rep, def, col)
+		for i := lo; i < hi; i++ {
+			g.col.add(data[offs[i]:offs[i+1]])
 		}
 		return
 	}
-	for k := range dst {
-		if v.valid(lo + k) {
-			dst[k] = pq.ByteArrayValue(data[offs[k]:offs[k+1]])
-			setLevels(&dst[k], rep, def, col)
-		} else {
-			setNull(&dst[k], rep, nullDef, col)
-		}
-	}
-}
-
-// date64Getter turns Arrow's milliseconds since the epoch into Parquet's days.
-type date64Getter struct {
-	plainNulls
-	vals []arrow.Date64
-}
-
-func (g *date64Getter) bind(a arrow.Array) error {
-	g.vals = arrow.GetValues[arrow.Date64](a.Data(), 1)
-	return nil
-}
-
-func (g date64Getter) at(i int) pq.Value {
-	return pq.Int32Value(int32(floorDiv(int64(g.vals[i]), 86_400_000)))
-}
-
-func (g *date64Getter) bytes() int64 { return 4 * int64(len(g.vals)) }
-
-func (g *date64Getter) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
-	vals := g.vals[lo : lo+len(dst)]
-	if v.bits == nil {
-		for k, x := range vals {
-			dst[k] = pq.Int32Value(int32(floorDiv(int64(x), 86_400_000)))
-			setLevels(&dst[k], rep, def, col)
-		}
-		return
-	}
-	for k, x := range vals {
-		if v.valid(lo + k) {
-			dst[k] = pq.Int32Value(int32(floorDiv(int64(x), 86_400_000)))
-			setLevels(&dst[k], rep, def, col)
-		} else {
-			setNull(&dst[k], rep, nullDef, col)
-		}
-	}
-}
-
-// timestampGetter reads timestamps, converting seconds to milliseconds (mul
-// 1000) or nanoseconds to microseconds (div 1000, rounding down).
-type timestampGetter struct {
-	plainNulls
-	mul, div int64
-	column   string
-	vals     []arrow.Timestamp
-}
-
-func (g *timestampGetter) bind(a arrow.Array) error {
-	g.vals = arrow.GetValues[arrow.Timestamp](a.Data(), 1)
-	if g.mul > 1 {
-		lo, hi := int64(math.MinInt64)/g.mul, int64(math.MaxInt64)/g.mul
-		for i, v := range g.vals {
-			if (int64(v) < lo || int64(v) > hi) && a.IsValid(i) {
-				return fmt.Errorf("parquet: column %s: timestamp %d s does not fit in milliseconds", g.column, v)
-			}
-		}
-	}
-	return nil
-}
-
-func (g timestampGetter) at(i int) pq.Value {
-	v := int64(g.vals[i])
-	switch {
-	case g.mul > 1:
-		v *= g.mul
-	case g.div > 1:
-		v = floorDiv(v, g.div)
-	}
-	return pq.Int64Value(v)
-}
-
-func (g *timestampGetter) bytes() int64 { return 8 * int64(len(g.vals)) }
-
-func (g *timestampGetter) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
-	if g.mul > 1 || g.div > 1 {
-		for k := range dst {
-			if v.valid(lo + k) {
-				dst[k] = g.at(lo + k)
-				setLevels(&dst[k], rep, def, col)
-			} else {
-				setNull(&dst[k], rep, nullDef, col)
-			}
-		}
-		return
-	}
-	vals := g.vals[lo : lo+len(dst)]
-	if v.bits == nil {
-		for k, x := range vals {
-			dst[k] = pq.Int64Value(int64(x))
-			setLevels(&dst[k], rep, def, col)
-		}
-		return
-	}
-	for k, x := range vals {
-		if v.valid(lo + k) {
-			dst[k] = pq.Int64Value(int64(x))
-			setLevels(&dst[k], rep, def, col)
-		} else {
-			setNull(&dst[k], rep, nullDef, col)
+	for i := lo; i < hi; i++ {
+		if v.valid(i) {
+			g.col.add(data[offs[i]:offs[i+1]])
 		}
 	}
 }
@@ -668,6 +620,13 @@ func (g *dictGetter) bind(a arrow.Array) error {
 	return g.values.bind(g.dict)
 }
 
+func (g *dictGetter) column() leafColumn { return g.values.column() }
+
+func (g *dictGetter) unbind() {
+	g.arr, g.dict, g.dictNulls = nil, nil, validity{}
+	g.values.unbind()
+}
+
 func (g *dictGetter) valid(v validity, i int) bool {
 	return v.valid(i) && g.dictNulls.valid(g.arr.GetValueIndex(i))
 }
@@ -681,7 +640,15 @@ func (g *dictGetter) anyNull(v validity, lo, hi int) bool {
 	return false
 }
 
-func (g *dictGetter) at(i int) pq.Value { return g.values.at(g.arr.GetValueIndex(i)) }
+func (g *dictGetter) put(i int) { g.values.put(g.arr.GetValueIndex(i)) }
+
+func (g *dictGetter) putRange(lo, hi int, v validity) {
+	for i := lo; i < hi; i++ {
+		if g.valid(v, i) {
+			g.put(i)
+		}
+	}
+}
 
 func (g *dictGetter) bytes() int64 {
 	n := int64(g.dict.Len())
@@ -689,17 +656,6 @@ func (g *dictGetter) bytes() int64 {
 		return 0
 	}
 	return g.values.bytes() * int64(g.arr.Len()) / n
-}
-
-func (g *dictGetter) fill(dst []pq.Value, lo, rep, def, nullDef, col int, v validity) {
-	for k := range dst {
-		if g.valid(v, lo+k) {
-			dst[k] = g.at(lo + k)
-			setLevels(&dst[k], rep, def, col)
-		} else {
-			setNull(&dst[k], rep, nullDef, col)
-		}
-	}
 }
 
 // floorDiv divides rounding toward negative infinity, so that instants before
