@@ -16,6 +16,7 @@ import (
 
 	"github.com/etl-toolkit/etl/core"
 	// The built-in plugins, as cmd/etl links them.
+	_ "github.com/etl-toolkit/etl/core/reorder"
 	_ "github.com/etl-toolkit/etl/core/siunits"
 	_ "github.com/etl-toolkit/etl/sinks/csv"
 	_ "github.com/etl-toolkit/etl/sinks/discard"

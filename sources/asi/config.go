@@ -50,6 +50,8 @@ type Config struct {
 	RetryWait     time.Duration `yaml:"retry_wait" doc:"first wait before retrying a failed request; it doubles on each retry up to 10s (a Retry-After header overrides it)" default:"200ms"`
 	Timeout       time.Duration `yaml:"timeout" doc:"time limit of one HTTP request" default:"1m"`
 	RefreshBefore time.Duration `yaml:"refresh_before" doc:"refresh the access token this long before it expires" default:"1m"`
+	// Live tunes the live streams (live_preprocessed).
+	Live LiveConfig `yaml:"live" doc:"live WebSocket streams: server buffer params, reconnect backoff, gap threshold"`
 	// API holds the paths and parameters the contract marks as assumed.
 	API API `yaml:"api" doc:"paths and parameters the contract assumes; change them if the service differs"`
 }
@@ -101,6 +103,7 @@ func DefaultConfig() Config {
 		RetryWait:     200 * time.Millisecond,
 		Timeout:       time.Minute,
 		RefreshBefore: time.Minute,
+		Live:          DefaultLiveConfig(),
 		API:           DefaultAPI(),
 	}
 }
@@ -109,7 +112,7 @@ func DefaultConfig() Config {
 var metadataStreams = []string{"athletes", "devices", "activities", "timeframes", "permissions"}
 
 // StreamNames lists the values of the streams option.
-var StreamNames = append([]string{"metadata"}, append(append([]string(nil), metadataStreams...), "computed", "preprocessed")...)
+var StreamNames = append([]string{"metadata"}, append(append([]string(nil), metadataStreams...), "computed", "preprocessed", "live_preprocessed")...)
 
 // wants reports whether the streams option selects stream s (one of
 // StreamNames, "metadata" standing for all five metadata streams).
@@ -205,6 +208,9 @@ func (c Config) problems(emulatorSet bool) []problem {
 	}
 	if c.RefreshBefore < 0 {
 		add("refresh_before", "must not be negative, got %s", c.RefreshBefore)
+	}
+	for _, p := range c.Live.problems() {
+		add("live."+p.key, "%s", p.msg)
 	}
 	a := c.API
 	paths := []struct{ key, v, need string }{

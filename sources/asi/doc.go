@@ -27,6 +27,7 @@
 //	                 asi.permissions: every object new or changed since the last run
 //	timeframe/<id>   asi.computed: one row per finished time frame and version
 //	device/<id>      asi.preprocessed.<group>: one row per sample
+//	live/device/<id> asi.preprocessed.<group> live over WebSocket, and asi.gaps
 //
 // Units are listed in that order, ids ascending. A time frame is a unit once
 // it is finished: its end plus settle has passed by the server's clock (the
@@ -58,6 +59,24 @@
 // from its values (numbers float64, booleans bool, strings string, else
 // JSON text). A group whose arrays differ in length goes to the dead letters
 // with the reason, as does any object that cannot become a row.
+//
+// # Live streams
+//
+// With the stream live_preprocessed every selected device is a live unit read
+// over /ws/v1/preprocessed-data/{device}/ (one socket per unit) until the run
+// stops (signal, --duration): its rows land in the same tables as the
+// history. The source sends the authentication message at once, with the
+// live options buffer_size, drop_older and flush_timeout, which are checked
+// with the server's ranges before anything connects. After a drop it takes
+// a token (refreshed if it is about to expire) and reconnects with
+// exponential backoff and jitter (reconnect_wait up to reconnect_max); a
+// close for a bad token is retried once with a fresh token, and the other
+// refusals (4003 forbidden, 4000 bad params) fail the unit with the server's
+// reason, also logged. Every gap (the socket was down, the run was stopped,
+// or event time jumped more than gap) is logged, counted (LiveStats) and
+// emitted as a row (unit, start, end, reason) of asi.gaps. Messages may
+// arrive out of order: put the reorder transform after the source. The
+// position {"last": <ms>} is the newest event time received.
 //
 // # Positions
 //

@@ -81,6 +81,8 @@ type Source struct {
 
 	mu   sync.Mutex
 	conn *connection
+
+	live liveCounters
 }
 
 var (
@@ -234,6 +236,15 @@ func (s *Source) Units(ctx context.Context) ([]string, error) {
 			units = append(units, unitDevicePrefix+strconv.FormatInt(id, 10))
 		}
 	}
+	if s.cfg.wants("live_preprocessed") {
+		ids, err := s.devices(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			units = append(units, unitLiveDevicePrefix+strconv.FormatInt(id, 10))
+		}
+	}
 	return units, nil
 }
 
@@ -354,6 +365,12 @@ func (s *Source) Read(ctx context.Context, unit string, from core.Position, emit
 			break
 		}
 		return s.readTimeframe(ctx, c, unit, id, from, emit)
+	case strings.HasPrefix(unit, unitLiveDevicePrefix):
+		id, ok := parseLiveUnit(unit)
+		if !ok {
+			break
+		}
+		return s.readLiveDevice(ctx, c, unit, id, from, emit)
 	case strings.HasPrefix(unit, unitDevicePrefix):
 		id, err := strconv.ParseInt(strings.TrimPrefix(unit, unitDevicePrefix), 10, 64)
 		if err != nil {
@@ -361,7 +378,7 @@ func (s *Source) Read(ctx context.Context, unit string, from core.Position, emit
 		}
 		return s.readDevice(ctx, c, unit, id, from, emit)
 	}
-	return fmt.Errorf("asi: unknown unit %q (want metadata, timeframe/<id> or device/<id>)", unit)
+	return fmt.Errorf("asi: unknown unit %q (want metadata, timeframe/<id>, device/<id> or live/device/<id>)", unit)
 }
 
 // readTimeframe exports the computed data of a finished time frame as one

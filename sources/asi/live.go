@@ -1,0 +1,326 @@
+package asi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/cenkalti/backoff/v5"
+	json "github.com/goccy/go-json"
+	"github.com/gorilla/websocket"
+
+	"github.com/etl-toolkit/etl/core"
+	"github.com/etl-toolkit/etl/sources/asi/asitest"
+)
+
+// StreamGaps is the stream of gaps in the live streams: one row per period
+// a live unit received nothing (dropped socket, restart, device quiet).
+const StreamGaps = "asi.gaps"
+
+// unitLivePrefix prefixes live units: live/device/<id>.
+const unitLiveDevicePrefix = "live/device/"
+
+// pathLivePreprocessed is the live preprocessed-data WebSocket path.
+const pathLivePreprocessed = "/ws/v1/preprocessed-data/{device}/"
+
+// LiveConfig tunes the live streams. The server params are checked with the
+// server's own ranges before any connection is made.
+type LiveConfig struct {
+	BufferSize    int           `yaml:"buffer_size" doc:"server-side reorder buffer in messages, 0 to 60 (about that many seconds of delay)" default:"0"`
+	DropOlder     bool          `yaml:"drop_older" doc:"let the server drop a message older than the last one forwarded" default:"false"`
+	FlushTimeout  int           `yaml:"flush_timeout" doc:"seconds without input after which the server flushes its buffer, 2 to 62 and at least buffer_size + 2" default:"10"`
+	ReconnectWait time.Duration `yaml:"reconnect_wait" doc:"first wait before reconnecting after a drop; doubles with jitter up to reconnect_max" default:"500ms"`
+	ReconnectMax  time.Duration `yaml:"reconnect_max" doc:"longest wait between reconnections" default:"30s"`
+	Gap           time.Duration `yaml:"gap" doc:"a jump in event time longer than this between messages is reported as a gap" default:"3s"`
+}
+
+// DefaultLiveConfig returns the server's defaults and our reconnect policy.
+func DefaultLiveConfig() LiveConfig {
+	return LiveConfig{FlushTimeout: 10, ReconnectWait: 500 * time.Millisecond, ReconnectMax: 30 * time.Second, Gap: 3 * time.Second}
+}
+
+func (l LiveConfig) problems() []problem {
+	var ps []problem
+	add := func(key, format string, args ...any) { ps = append(ps, problem{key, fmt.Sprintf(format, args...)}) }
+	if l.BufferSize < 0 || l.BufferSize > 60 {
+		add("buffer_size", "must be between 0 and 60, got %d", l.BufferSize)
+	}
+	switch {
+	case l.FlushTimeout < 2 || l.FlushTimeout > 62:
+		add("flush_timeout", "must be between 2 and 62, got %d", l.FlushTimeout)
+	case l.FlushTimeout < l.BufferSize+2:
+		add("flush_timeout", "must be at least buffer_size + 2 = %d, got %d", l.BufferSize+2, l.FlushTimeout)
+	}
+	if l.ReconnectWait <= 0 {
+		add("reconnect_wait", "must be > 0, got %s", l.ReconnectWait)
+	}
+	if l.ReconnectMax < l.ReconnectWait {
+		add("reconnect_max", "must be at least reconnect_wait (%s), got %s", l.ReconnectWait, l.ReconnectMax)
+	}
+	if l.Gap <= 0 {
+		add("gap", "must be > 0, got %s", l.Gap)
+	}
+	return ps
+}
+
+// livePos is a live unit's position: the newest event time (UNIX ms) received.
+// A live stream cannot be replayed, so a restart reports the time since as a gap.
+type livePos struct {
+	Last int64 `json:"last"`
+}
+
+// LiveStats counts what the live streams did.
+type LiveStats struct {
+	Messages, Gaps, Reconnects int64
+}
+
+// liveCounters are the source's live counters.
+type liveCounters struct {
+	messages, gaps, reconnects atomic.Int64
+}
+
+// LiveStats returns the live counters so far.
+func (s *Source) LiveStats() LiveStats {
+	return LiveStats{Messages: s.live.messages.Load(), Gaps: s.live.gaps.Load(), Reconnects: s.live.reconnects.Load()}
+}
+
+// closeRefused is a close the server sent because of what we asked: it is not
+// retried (except an expired token, refreshed once).
+type closeRefused struct {
+	code   int
+	reason string
+}
+
+func (e *closeRefused) Error() string {
+	what := map[int]string{asitest.CloseUnauthenticated: "unauthenticated", asitest.CloseForbidden: "forbidden",
+		asitest.CloseAuthTimeout: "authentication timeout", asitest.CloseBadParams: "bad params"}[e.code]
+	return fmt.Sprintf("server closed the stream: %d %s: %s", e.code, what, e.reason)
+}
+
+// wsURL turns the base URL into the WebSocket URL of path.
+func wsURL(base, path string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", err
+	}
+	switch u.Scheme {
+	case "https":
+		u.Scheme = "wss"
+	default:
+		u.Scheme = "ws"
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	return u.String(), nil
+}
+
+// readLiveDevice streams a device's preprocessed data until ctx ends,
+// reconnecting with backoff after every drop and reporting each gap.
+func (s *Source) readLiveDevice(ctx context.Context, c *connection, unit string, id int64, from core.Position, emit core.Emit) error {
+	var pos livePos
+	if err := decodePos(from, &pos); err != nil {
+		return fmt.Errorf("asi: %s: %w", unit, err)
+	}
+	base := s.cfg.BaseURL
+	if c.emu != nil {
+		base = c.emu.URL()
+	}
+	target, err := wsURL(base, expand(pathLivePreprocessed, "device", id))
+	if err != nil {
+		return fmt.Errorf("asi: %s: %w", unit, err)
+	}
+	lr := &liveRead{s: s, c: c, unit: unit, device: id, emit: emit, last: pos.Last}
+	if from != nil {
+		lr.gapFrom, lr.gapWhy = pos.Last, "not running"
+	}
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval, bo.MaxInterval, bo.RandomizationFactor = s.cfg.Live.ReconnectWait, s.cfg.Live.ReconnectMax, 0.5
+	refreshed := false
+	for {
+		got, err := lr.session(ctx, target)
+		if ctx.Err() != nil {
+			return fmt.Errorf("asi: %s: %w", unit, ctx.Err())
+		}
+		if got > 0 {
+			bo.Reset()
+			refreshed = false
+		}
+		var cr *closeRefused
+		switch {
+		case errors.As(err, &cr) && cr.code == asitest.CloseUnauthenticated && !refreshed:
+			// The token expired or was revoked on the way: a fresh one, once.
+			c.auth.Invalidate(lr.token)
+			refreshed = true
+		case errors.As(err, &cr):
+			return fmt.Errorf("asi: %s: %w", unit, err)
+		}
+		if lr.gapFrom == 0 {
+			lr.gapFrom, lr.gapWhy = lr.last, "connection lost: "+errText(err)
+		}
+		wait := bo.NextBackOff()
+		s.log.Warn("asi: live stream lost, reconnecting", "unit", unit, "err", errText(err), "wait", wait)
+		s.live.reconnects.Add(1)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("asi: %s: %w", unit, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "closed"
+	}
+	return err.Error()
+}
+
+// liveRead is one live unit being read.
+type liveRead struct {
+	s      *Source
+	c      *connection
+	unit   string
+	device int64
+	emit   core.Emit
+	token  string
+	last   int64 // newest event time received, UNIX ms
+	// gapFrom is set (with its reason) when the stream was interrupted after
+	// the event time gapFrom; the next message closes the gap.
+	gapFrom int64
+	gapWhy  string
+}
+
+// session connects, authenticates and reads until the stream ends; it returns
+// how many messages it got.
+func (lr *liveRead) session(ctx context.Context, target string) (int, error) {
+	tok, err := lr.c.auth.Token(ctx) // refreshed here if it is about to expire
+	if err != nil {
+		return 0, err
+	}
+	lr.token = tok
+	d := websocket.Dialer{HandshakeTimeout: lr.s.cfg.Timeout, Proxy: http.ProxyFromEnvironment}
+	conn, resp, err := d.DialContext(ctx, target, nil)
+	if err != nil {
+		if resp != nil {
+			return 0, fmt.Errorf("connecting to %s: %w (HTTP %d)", target, err, resp.StatusCode)
+		}
+		return 0, fmt.Errorf("connecting to %s: %w", target, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	l := lr.s.cfg.Live
+	auth := map[string]any{"token": tok, "params": map[string]any{
+		"buffer_size": l.BufferSize, "drop_older": l.DropOlder, "flush_timeout": l.FlushTimeout}}
+	if err := conn.WriteJSON(auth); err != nil {
+		return 0, fmt.Errorf("authenticating: %w", err)
+	}
+	want := groupSelector(lr.s.cfg.Groups)
+	n := 0
+	for {
+		_, msg, err := conn.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) && ce.Code >= 4000 && ce.Code < 5000 {
+				err = &closeRefused{code: ce.Code, reason: ce.Text}
+				lr.s.log.Error("asi: live stream refused", "unit", lr.unit, "code", ce.Code, "reason", ce.Text)
+			}
+			return n, err
+		}
+		n++
+		lr.s.live.messages.Add(1)
+		if err := lr.message(ctx, msg, want); err != nil {
+			return n, err
+		}
+	}
+}
+
+// message turns one message into rows per group, after the gap it closes.
+func (lr *liveRead) message(ctx context.Context, msg []byte, want func(string) bool) error {
+	t := messageTime(msg)
+	gap := lr.s.cfg.Live.Gap.Milliseconds()
+	switch {
+	case lr.gapFrom > 0 && t > lr.gapFrom:
+		if err := lr.reportGap(ctx, lr.gapFrom, t, lr.gapWhy); err != nil {
+			return err
+		}
+	case lr.last > 0 && t-lr.last > gap:
+		if err := lr.reportGap(ctx, lr.last, t, "no data"); err != nil {
+			return err
+		}
+	}
+	lr.gapFrom = 0
+	lr.last = max(lr.last, t)
+	p := decodePage([]json.RawMessage{msg}, want)
+	for _, r := range p.rejects {
+		lr.s.reject(ctx, StreamPreprocessed+"*", lr.unit, r.raw, r.reason)
+	}
+	names := p.names()
+	pos := encodePos(livePos{Last: lr.last})
+	if len(names) == 0 {
+		return lr.emit(ctx, core.Batch{Unit: lr.unit, Position: pos})
+	}
+	for _, name := range names {
+		rec := p.groups[name].build(lr.s.mem, lr.device)
+		if err := lr.emit(ctx, core.Batch{Stream: streamName(name), Unit: lr.unit, Record: rec, Position: pos}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gapSchema is the schema of StreamGaps.
+var gapSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "unit", Type: arrow.BinaryTypes.String},
+	{Name: "start", Type: &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}},
+	{Name: "end", Type: &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}},
+	{Name: "reason", Type: arrow.BinaryTypes.String},
+}, nil)
+
+// reportGap logs, counts and emits the gap (start, end) in event time.
+func (lr *liveRead) reportGap(ctx context.Context, start, end int64, why string) error {
+	lr.s.live.gaps.Add(1)
+	lr.s.log.Warn("asi: gap in live stream", "unit", lr.unit,
+		"start", time.UnixMilli(start).UTC(), "end", time.UnixMilli(end).UTC(), "reason", why)
+	b := array.NewRecordBuilder(lr.s.mem, gapSchema)
+	defer b.Release()
+	b.Field(0).(*array.StringBuilder).Append(lr.unit)
+	b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(start))
+	b.Field(2).(*array.TimestampBuilder).Append(arrow.Timestamp(end))
+	b.Field(3).(*array.StringBuilder).Append(why)
+	return lr.emit(ctx, core.Batch{Stream: StreamGaps, Unit: lr.unit, Record: b.NewRecordBatch(),
+		Position: encodePos(livePos{Last: lr.last})})
+}
+
+// messageTime returns the newest timestamp (UNIX ms) of a preprocessed
+// message, 0 if it has none.
+func messageTime(msg []byte) int64 {
+	var groups map[string]struct {
+		Timestamp []float64 `json:"timestamp"`
+	}
+	if json.Unmarshal(msg, &groups) != nil {
+		return 0
+	}
+	var t int64
+	for _, g := range groups {
+		for _, v := range g.Timestamp {
+			t = max(t, int64(v))
+		}
+	}
+	return t
+}
+
+// parseLiveUnit returns the device id of a live unit.
+func parseLiveUnit(unit string) (int64, bool) {
+	id, err := strconv.ParseInt(strings.TrimPrefix(unit, unitLiveDevicePrefix), 10, 64)
+	return id, err == nil && strings.HasPrefix(unit, unitLiveDevicePrefix)
+}
