@@ -104,6 +104,8 @@ func start(t *testing.T, cfg *Config, clock Clock) *running {
 	var serveErr error
 	stop := func() error {
 		once.Do(func() {
+			// Idle client connections would hold the server's shutdown up.
+			http.DefaultClient.CloseIdleConnections()
 			cancel()
 			select {
 			case serveErr = <-done:

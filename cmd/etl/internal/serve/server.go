@@ -69,16 +69,22 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Server, error) {
 		opts.Metrics = NewMetrics()
 	}
 	s := &Server{cfg: cfg, log: opts.Logger, clock: opts.Clock, metrics: opts.Metrics, pipes: map[string]*pipe{}}
+	files := map[string]string{}
 	for _, pc := range cfg.Pipelines {
-		p, err := s.open(ctx, pc)
+		pf, err := core.LoadPipeline(pc.File)
 		if err != nil {
 			s.Close()
 			return nil, err
 		}
-		if other, dup := s.pipes[p.name]; dup {
-			p.close()
+		if other, dup := files[pf.Name]; dup {
 			s.Close()
-			return nil, fmt.Errorf("serve: pipelines %s and %s are both named %q (names must be unique: they name the webhook routes)", other.cfg.File, pc.File, p.name)
+			return nil, fmt.Errorf("serve: pipelines %s and %s are both named %q (names must be unique: they name the webhook routes)", other, pc.File, pf.Name)
+		}
+		files[pf.Name] = pc.File
+		p, err := s.open(ctx, pc, pf)
+		if err != nil {
+			s.Close()
+			return nil, err
 		}
 		s.pipes[p.name] = p
 		s.order = append(s.order, p)
@@ -88,11 +94,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) open(ctx context.Context, pc PipelineConfig) (*pipe, error) {
-	p, err := core.LoadPipeline(pc.File)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) open(ctx context.Context, pc PipelineConfig, p *core.Pipeline) (*pipe, error) {
 	plan, err := core.Build(ctx, p, s.log.With("pipeline", p.Name))
 	if err != nil {
 		return nil, err
@@ -179,8 +181,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.ready.Store(false)
 	s.log.Info("serve: stopping: no new calls, running pulls finish and commit")
 	stopTriggers()
-	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	hs.Shutdown(shutCtx)
+	// Handlers only queue work, so in-flight calls end at once; what remains
+	// after a second are connections that never sent a request.
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	if hs.Shutdown(shutCtx) != nil {
+		hs.Close()
+	}
 	cancel()
 	scheds.Wait()
 	done := make(chan struct{})
@@ -230,6 +236,9 @@ func (s *Server) work(trig, run context.Context, p *pipe) {
 		case <-trig.Done():
 			return
 		case <-p.q.wake:
+		}
+		if trig.Err() != nil {
+			return // stopping: what is queued is left to the cursors
 		}
 		w, ok := p.q.take()
 		if !ok {
