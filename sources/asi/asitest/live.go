@@ -513,3 +513,16 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// Timeline returns the live timeline's anchor: the simulated instant slot 0
+// stands for and the real time it started (both zero before the first live
+// connection). With Speed 1, a message of event time t is produced at
+// real + (t - sim).
+func (s *Server) Timeline() (sim, real time.Time) {
+	s.live.mu.Lock()
+	defer s.live.mu.Unlock()
+	if !s.live.started {
+		return time.Time{}, time.Time{}
+	}
+	return s.live.simBase, s.live.realBase
+}

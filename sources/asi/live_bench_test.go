@@ -1,0 +1,175 @@
+package asi
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/etl-toolkit/etl/core"
+	"github.com/etl-toolkit/etl/sources/asi/asitest"
+)
+
+// latencies records, for every row a transform sees, how long after its
+// message was produced (by the emulator's timeline) the row got there.
+type latencies struct {
+	mu  sync.Mutex
+	emu *asitest.Server
+	d   []time.Duration
+}
+
+type latencyTransform struct{ l *latencies }
+
+func (t latencyTransform) Apply(ctx context.Context, b core.Batch, emit core.Emit) error {
+	if b.Record != nil && b.Record.NumRows() > 0 {
+		if idx := b.Record.Schema().FieldIndices("timestamp"); len(idx) > 0 {
+			now := time.Now()
+			sim, real := t.l.emu.Timeline()
+			ts := b.Record.Column(idx[0]).(*array.Timestamp)
+			t.l.mu.Lock()
+			for i := range ts.Len() {
+				produced := real.Add(time.UnixMilli(int64(ts.Value(i))).Sub(sim))
+				t.l.d = append(t.l.d, now.Sub(produced))
+			}
+			t.l.mu.Unlock()
+		}
+	}
+	return emit(ctx, b)
+}
+func (latencyTransform) Flush(context.Context, string, core.Emit) error { return nil }
+func (latencyTransform) Close() error                                   { return nil }
+
+var benchLatencies = map[string]*latencies{"bench_latency_1hz": {}, "bench_latency_10hz": {}}
+
+func init() {
+	for name, l := range benchLatencies {
+		core.RegisterTransform(name, core.Factory[core.Transform]{Doc: "benchmark probe", Options: struct{}{},
+			New: func(context.Context, core.Env) (core.Transform, error) { return latencyTransform{l}, nil }})
+	}
+}
+
+// BenchmarkLiveLoad streams 1,000 devices at 1 Hz and 100 devices at 10 Hz
+// (real time, ASI_BENCH_SECONDS long, default 60) from two emulators through
+// reorder (max_delay 2s) into Parquet rolling every 10 s, and reports the CPU
+// used (the whole process: emulators included), the latency from a message's
+// production to its release by reorder (p50, p99), messages lost and the
+// peak RSS. Run: go test ./sources/asi -run ^$ -bench LiveLoad -benchtime 1x
+func BenchmarkLiveLoad(b *testing.B) {
+	seconds := 60
+	if v := os.Getenv("ASI_BENCH_SECONDS"); v != "" {
+		fmt.Sscan(v, &seconds)
+	}
+	dir := b.TempDir()
+	type job struct {
+		name    string
+		devices int
+		rate    int
+		emu     *asitest.Server
+		sum     *core.Summary
+		err     error
+	}
+	jobs := []*job{{name: "1hz", devices: 1000, rate: 1}, {name: "10hz", devices: 100, rate: 10}}
+	for _, j := range jobs {
+		opts := asitest.DefaultOptions()
+		opts.Devices, opts.Athletes, opts.Activities, opts.Rate = j.devices, j.devices, 1, j.rate
+		opts.Now = opts.Start.Add(5 * time.Minute)
+		j.emu = asitest.NewServer(b, opts)
+		j.emu.SetLive(asitest.Live{Rate: j.rate, Speed: 1, OutOfOrderEvery: 5})
+		j.emu.SetTokenLifetime(time.Hour)
+		benchLatencies["bench_latency_"+j.name].emu = j.emu
+	}
+	var before syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		c := j.emu.Credentials()
+		pipeline := fmt.Sprintf(`version: 1
+name: bench-%[1]s
+state: %[2]s/state-%[1]s
+concurrency: %[3]d
+dead_letter: { path: %[2]s/dead-%[1]s.jsonl }
+commit: { interval: 10s }
+source:
+  plugin: asi
+  config:
+    base_url: %[4]s
+    client_id: %[5]s
+    client_secret: ${ASI_CLIENT_SECRET}
+    username: %[6]s
+    password: ${ASI_PASSWORD}
+    streams: [live_preprocessed]
+    groups: [gnss]
+    page_size: 3000
+transforms:
+  - plugin: reorder
+    config: { time: timestamp, max_delay: 2s, flush_timeout: 10s, late: dead_letter }
+  - plugin: bench_latency_%[1]s
+sinks:
+  - plugin: parquet
+    config:
+      path: %[2]s/out-%[1]s
+      partition_by: [stream]
+      roll: { interval: 10s, rows: 500000 }
+`, j.name, dir, j.devices, c.BaseURL, c.ClientID, c.Managers[0].Username)
+		p, err := core.ParsePipeline(filepath.Join(dir, j.name+".yaml"), []byte(pipeline), func(k string) (string, bool) {
+			v, ok := testEnv[k]
+			return v, ok
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pl, err := core.Build(context.Background(), p, testLogger())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pl.Close()
+		store, err := core.OpenBoltStore(p.StatePath())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer store.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			time.AfterFunc(time.Duration(seconds)*time.Second, cancel)
+			j.sum, j.err = pl.Run(ctx, core.RunOptions{Store: store, MaxTries: 3})
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	var after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
+	b.ReportMetric(cpu.Seconds()/wall.Seconds(), "cores")
+	b.ReportMetric(float64(after.Maxrss)/1024, "peak-RSS-MiB")
+	for _, j := range jobs {
+		l := benchLatencies["bench_latency_"+j.name]
+		slices.Sort(l.d)
+		q := func(f float64) time.Duration {
+			if len(l.d) == 0 {
+				return 0
+			}
+			return l.d[int(f*float64(len(l.d)-1))]
+		}
+		sent := j.emu.LiveStats().Sent
+		var rows int64
+		for _, s := range j.sum.Streams {
+			rows += s.Rows
+		}
+		b.Logf("%s: %d devices at %d Hz for %s: %d messages sent, %d rows released by reorder, %d committed, %d dead letters (late), %d lost in flight at stop; latency production→release p50 %s p99 %s max %s; run error %v",
+			j.name, j.devices, j.rate, wall.Round(time.Second), sent, len(l.d), rows, j.sum.DeadLetters, sent-int64(len(l.d))-j.sum.DeadLetters, q(0.5), q(0.99), q(1), j.err)
+		b.ReportMetric(q(0.5).Seconds()*1000, "p50-ms-"+j.name)
+		b.ReportMetric(q(0.99).Seconds()*1000, "p99-ms-"+j.name)
+	}
+	b.Logf("CPU %s over %s wall (%.2f cores, emulators included), peak RSS %d MiB", cpu.Round(time.Millisecond), wall.Round(time.Millisecond), cpu.Seconds()/wall.Seconds(), after.Maxrss/1024)
+}
