@@ -244,3 +244,44 @@ func TestShutdownDuringPullCommits(t *testing.T) {
 		t.Errorf("after the resumed pull: got %d rows, want %d, each once", len(got), len(want))
 	}
 }
+
+// TestQueuedWorkDroppedAtStopIsPickedUpLater: a webhook answered 202 whose
+// pull never ran (the server stopped first, as after a crash) loses nothing:
+// the next scheduled run exports the change from the cursor, exactly once.
+func TestQueuedWorkDroppedAtStopIsPickedUpLater(t *testing.T) {
+	emu := azumiotest.NewServer(t, azumiotest.Options{Seed: 11, Users: 2, Checkins: 100, Types: []string{"steps"}})
+	dir := t.TempDir()
+	file := azumioPipeline(t, emu, dir, 10)
+	cfg := &Config{Queue: 100, ShutdownGrace: time.Millisecond, Pipelines: []PipelineConfig{{File: file, Azumio: true, Schedule: "@every 1h"}}}
+	clock := newFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	srv := start(t, cfg, clock)
+	emu.SlowDelay.Store(int64(20 * time.Millisecond))
+	emu.Slow.Store(1 << 20)
+	hook := srv.URL + "/hooks/azumio/" + azumioName + "/"
+	if code := post(t, hook+"10001", nil, ""); code != http.StatusAccepted {
+		t.Fatalf("got status %d, want 202", code)
+	}
+	waitFor(t, "the first pull to start", func() bool { return len(emu.RequestLog()) > 0 })
+	if code := post(t, hook+"10002", nil, ""); code != http.StatusAccepted {
+		t.Fatalf("got status %d, want 202", code)
+	}
+	if err := srv.stop(); err != nil {
+		t.Fatal(err)
+	}
+	emu.Slow.Store(0)
+	for _, r := range csvRows(t, filepath.Join(dir, "out")) {
+		if strings.HasPrefix(r, "10002/") {
+			t.Fatalf("got row %s, want user 10002 not pulled before the stop", r)
+		}
+	}
+
+	cfg.ShutdownGrace = 10 * time.Second
+	clock = newFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	srv = start(t, cfg, clock)
+	waitFor(t, "the schedule to wait", func() bool { return clock.Waiting() == 1 })
+	clock.Advance(time.Hour)
+	waitFor(t, "the scheduled run", func() bool { return srv.Runs(azumioName) == 1 })
+	if got, want := csvRows(t, filepath.Join(dir, "out")), currentSteps(emu, "10001", "10002"); !slices.Equal(got, want) {
+		t.Errorf("after the scheduled run: got %d rows, want both users' %d, each once", len(got), len(want))
+	}
+}
