@@ -20,7 +20,7 @@ import (
 func newServeCmd() *cobra.Command {
 	var config, listen string
 	cmd := &cobra.Command{
-		Use:   "serve --config serve.yaml",
+		Use:   "serve --config serve.yaml|DIR",
 		Short: "Run pipelines on schedules and webhooks, with Prometheus metrics",
 		Long: `Serve runs the pipelines a serve file lists, for as long as it runs:
   - on a cron schedule (schedule: "CRON_TZ=Europe/Zurich 0 2 * * *"), a full incremental run;
@@ -35,6 +35,9 @@ GET /metrics serves Prometheus metrics, /healthz liveness and /readyz readiness.
 SIGINT or SIGTERM stops accepting calls, lets running pulls finish (for up to
 shutdown_grace, then they stop and commit what they read) and exits 0.
 
+With --config DIR, every pipeline file in DIR is served on webhooks alone: azumio
+sources get the Azumio receiver, asi sources the ASI one (secret in $ASI_WEBHOOK_SECRET).
+
 See docs/serve.md for the serve file, systemd and containers.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -45,7 +48,11 @@ See docs/serve.md for the serve file, systemd and containers.`,
 			if err != nil {
 				return err
 			}
-			cfg, err := serve.LoadConfig(config)
+			load := serve.LoadConfig
+			if st, err := os.Stat(config); err == nil && st.IsDir() {
+				load = serve.ConfigFromDir
+			}
+			cfg, err := load(config)
 			if err != nil {
 				return exitWith(exitInvalid, err)
 			}
@@ -70,7 +77,7 @@ See docs/serve.md for the serve file, systemd and containers.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&config, "config", "", "the serve file (listen, queue, pipelines with schedule and webhooks)")
+	cmd.Flags().StringVar(&config, "config", "", "the serve file (listen, queue, pipelines with schedule and webhooks), or a directory of pipeline files")
 	cmd.Flags().StringVar(&listen, "listen", "", "HTTP address, overriding the serve file's listen (e.g. 127.0.0.1:0)")
 	return cmd
 }

@@ -127,3 +127,34 @@ func TestServeCommandErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestServeCommandDirectory: --config DIR serves the pipeline files of DIR.
+func TestServeCommandDirectory(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.yaml", "version: 1\nname: dir-azumio\nstate: "+dir+"/state\nsource:\n  plugin: azumio\n  config: { base_url: http://127.0.0.1:9, client_id: x, tokens: "+dir+"/t.json }\nsinks:\n  - plugin: csv\n    config: { path: "+dir+"/out }\n")
+	writeFile(t, dir, "t.json", `{"users": {}}`)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	root := &cobra.Command{Use: "etl", SilenceUsage: true, SilenceErrors: true}
+	root.AddCommand(newServeCmd())
+	root.SetArgs([]string{"serve", "--config", dir, "--listen", "127.0.0.1:0"})
+	pr, pw := io.Pipe()
+	root.SetOut(pw)
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx); pw.Close() }()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no listening line: %v (%v)", err, <-done)
+	}
+	go io.Copy(io.Discard, pr)
+	base := strings.TrimSpace(strings.TrimPrefix(line, "etl serve: listening on "))
+	resp, err := http.Post(base+"/hooks/azumio/dir-azumio?user=1", "", nil)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("webhook: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve returned %v, want nil", err)
+	}
+}

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/goccy/go-yaml"
 	"github.com/robfig/cron/v3"
+
+	"github.com/etl-toolkit/etl/core"
 )
 
 // Config is a serve file (serve.yaml): where to listen and which pipelines to
@@ -115,4 +118,55 @@ func ParseSchedule(spec string) (cron.Schedule, error) {
 		return nil, fmt.Errorf("bad cron spec %q: %w", spec, err)
 	}
 	return s, nil
+}
+
+// DirSecretEnv is the variable ConfigFromDir reads the ASI webhook secret from.
+const DirSecretEnv = "ASI_WEBHOOK_SECRET"
+
+// ConfigFromDir serves every pipeline file (*.yaml, *.yml) of dir on webhooks
+// alone, with the defaults of a serve file: pipelines whose source is azumio
+// get the Azumio receiver, those whose source is asi the ASI receiver with the
+// secret in $ASI_WEBHOOK_SECRET (which must then be set). Schedules need a
+// serve file.
+func ConfigFromDir(dir string) (*Config, error) {
+	var files []string
+	for _, pat := range []string{"*.yaml", "*.yml"} {
+		m, err := filepath.Glob(filepath.Join(dir, pat))
+		if err != nil {
+			return nil, fmt.Errorf("serve: %w", err)
+		}
+		files = append(files, m...)
+	}
+	slices.Sort(files)
+	c := &Config{File: dir, Listen: "127.0.0.1:8080", Queue: 1000, ShutdownGrace: 30 * time.Second}
+	var errs []error
+	for _, f := range files {
+		p, err := core.LoadPipeline(f)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		pc := PipelineConfig{File: f}
+		switch p.Source.Plugin {
+		case "azumio":
+			pc.Azumio = true
+		case "asi":
+			if v, ok := os.LookupEnv(DirSecretEnv); !ok || v == "" {
+				errs = append(errs, fmt.Errorf("%s: an asi pipeline needs $%s, the webhook secret", f, DirSecretEnv))
+				continue
+			}
+			pc.ASI = &ASIHook{SecretEnv: DirSecretEnv}
+		default:
+			errs = append(errs, fmt.Errorf("%s: source %s has no webhooks (want azumio or asi; schedule other pipelines in a serve file)", f, p.Source.Plugin))
+			continue
+		}
+		c.Pipelines = append(c.Pipelines, pc)
+	}
+	if len(files) == 0 {
+		errs = append(errs, errors.New("no pipeline files (*.yaml, *.yml)"))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("serve: %s: %w", dir, errors.Join(errs...))
+	}
+	return c, nil
 }

@@ -79,3 +79,27 @@ func TestParseSchedule(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigFromDir(t *testing.T) {
+	dir := t.TempDir()
+	pipeline := func(name, plugin, config string) {
+		writeFile(t, filepath.Join(dir, name+".yaml"), "version: 1\nname: "+name+"\nstate: "+dir+"/state\nsource:\n  plugin: "+plugin+"\n  config: "+config+"\nsinks:\n  - plugin: csv\n    config: { path: "+dir+"/out }\n")
+	}
+	pipeline("a", "azumio", "{ base_url: http://127.0.0.1:9, client_id: x, tokens: t.json }")
+	pipeline("b", "asi", "{ base_url: emulator }")
+	t.Setenv(DirSecretEnv, "s")
+	c, err := ConfigFromDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Pipelines) != 2 || !c.Pipelines[0].Azumio || c.Pipelines[1].ASI == nil || c.Pipelines[1].ASI.SecretEnv != DirSecretEnv {
+		t.Errorf("got %+v, want a with the azumio receiver and b with the asi one", c.Pipelines)
+	}
+	t.Setenv(DirSecretEnv, "")
+	if _, err := ConfigFromDir(dir); err == nil || !strings.Contains(err.Error(), "b.yaml: an asi pipeline needs $"+DirSecretEnv) {
+		t.Errorf("without the secret: got %v, want an error naming b.yaml and the variable", err)
+	}
+	if _, err := ConfigFromDir(t.TempDir()); err == nil || !strings.Contains(err.Error(), "no pipeline files") {
+		t.Errorf("empty dir: got %v", err)
+	}
+}
