@@ -285,3 +285,37 @@ func TestQueuedWorkDroppedAtStopIsPickedUpLater(t *testing.T) {
 		t.Errorf("after the scheduled run: got %d rows, want both users' %d, each once", len(got), len(want))
 	}
 }
+
+// TestQueueOverflowRunsEverything: with room for one waiting unit, a second
+// distinct unit turns the waiting work into one full run, which exports every
+// user once.
+func TestQueueOverflowRunsEverything(t *testing.T) {
+	emu := azumiotest.NewServer(t, azumiotest.Options{Seed: 13, Users: 3, Checkins: 60, Types: []string{"steps"}})
+	dir := t.TempDir()
+	cfg := &Config{Queue: 1, ShutdownGrace: 10 * time.Second, Pipelines: []PipelineConfig{{File: azumioPipeline(t, emu, dir, 10), Azumio: true}}}
+	srv := start(t, cfg, nil)
+	emu.SlowDelay.Store(int64(20 * time.Millisecond))
+	emu.Slow.Store(1 << 20)
+	hook := srv.URL + "/hooks/azumio/" + azumioName + "/"
+	post(t, hook+"10001", nil, "")
+	waitFor(t, "the first pull to start", func() bool { return len(emu.RequestLog()) > 0 })
+	for _, u := range []string{"10002", "10003", "10002"} {
+		if code := post(t, hook+u, nil, ""); code != http.StatusAccepted {
+			t.Fatalf("user %s: got status %d, want 202", u, code)
+		}
+	}
+	emu.Slow.Store(0)
+	waitFor(t, "two pulls", func() bool { return srv.Runs(azumioName) == 2 })
+	if got, want := csvRows(t, filepath.Join(dir, "out")), currentSteps(emu, "10001", "10002", "10003"); !slices.Equal(got, want) {
+		t.Errorf("got %d rows, want every user's %d, each once", len(got), len(want))
+	}
+	m := body(t, srv.URL+"/metrics")
+	for _, want := range []string{
+		`etl_webhook_events_total{pipeline="azumio-serve",receiver="azumio",result="overflow"} 1`,
+		`etl_webhook_events_total{pipeline="azumio-serve",receiver="azumio",result="accepted"} 3`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, grep(m, "etl_webhook_events_total"))
+		}
+	}
+}
