@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
-	"syscall"
 
 	_ "time/tzdata" // schedules name time zones; a static binary in a scratch image has no zoneinfo
 
@@ -33,7 +31,8 @@ one state store, so a scheduled run and a webhook never export the same rows twi
 
 GET /metrics serves Prometheus metrics, /healthz liveness and /readyz readiness.
 SIGINT or SIGTERM stops accepting calls, lets running pulls finish (for up to
-shutdown_grace, then they stop and commit what they read) and exits 0.
+shutdown_grace, then they stop and commit what they read) and exits 0; a second
+one aborts at once (the next start finishes any half-done commit).
 
 With --config DIR, every pipeline file in DIR is served on webhooks alone: azumio
 sources get the Azumio receiver, asi sources the ASI one (secret in $ASI_WEBHOOK_SECRET).
@@ -59,7 +58,9 @@ See docs/serve.md for the serve file, systemd and containers.`,
 			if listen != "" {
 				cfg.Listen = listen
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			// As for etl run: the first SIGINT/SIGTERM stops gracefully, a
+			// second one aborts (the next start finishes any half-done commit).
+			ctx, stop, _ := signalContext(cmd.Context())
 			defer stop()
 			srv, err := serve.New(ctx, cfg, serve.Options{Logger: log})
 			if err != nil {
