@@ -112,7 +112,7 @@ func DefaultConfig() Config {
 var metadataStreams = []string{"athletes", "devices", "activities", "timeframes", "permissions"}
 
 // StreamNames lists the values of the streams option.
-var StreamNames = append([]string{"metadata"}, append(append([]string(nil), metadataStreams...), "computed", "preprocessed", "live_preprocessed")...)
+var StreamNames = append([]string{"metadata"}, append(append([]string(nil), metadataStreams...), "computed", "preprocessed", "live_preprocessed", "live_computed")...)
 
 // wants reports whether the streams option selects stream s (one of
 // StreamNames, "metadata" standing for all five metadata streams).
@@ -208,6 +208,9 @@ func (c Config) problems(emulatorSet bool) []problem {
 	}
 	if c.RefreshBefore < 0 {
 		add("refresh_before", "must not be negative, got %s", c.RefreshBefore)
+	}
+	if c.wants("live_computed") && len(c.Activities) == 0 {
+		add("activities", "live_computed streams the activities listed here: name at least one")
 	}
 	for _, p := range c.Live.problems() {
 		add("live."+p.key, "%s", p.msg)

@@ -48,7 +48,7 @@ func TestConfigErrors(t *testing.T) {
 			"p.yaml:1:1: source.config.password: username and password go together (the password grant needs both)",
 		}},
 		{"streams and sizes", goodSection + "streams: [computed, raw]\npage_size: 5000\nrate: 0\nsettle: -1s\n", []string{
-			`p.yaml:4:21: source.config.streams[1]: unknown stream "raw" (want one of: metadata, athletes, devices, activities, timeframes, permissions, computed, preprocessed, live_preprocessed)`,
+			`p.yaml:4:21: source.config.streams[1]: unknown stream "raw" (want one of: metadata, athletes, devices, activities, timeframes, permissions, computed, preprocessed, live_preprocessed, live_computed)`,
 			"p.yaml:5:12: source.config.page_size: must be between 1 and 3000, got 5000",
 			"p.yaml:6:7: source.config.rate: must be > 0 requests per second, got 0",
 			"p.yaml:7:9: source.config.settle: must not be negative, got -1s",

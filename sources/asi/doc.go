@@ -28,6 +28,8 @@
 //	timeframe/<id>   asi.computed: one row per finished time frame and version
 //	device/<id>      asi.preprocessed.<group>: one row per sample
 //	live/device/<id> asi.preprocessed.<group> live over WebSocket, and asi.gaps
+//	live/activity/<id>  asi.computed.live: a row per computed-data message of
+//	                 every time frame of the activity (live_computed), and asi.gaps
 //
 // Units are listed in that order, ids ascending. A time frame is a unit once
 // it is finished: its end plus settle has passed by the server's clock (the
@@ -63,7 +65,9 @@
 // # Live streams
 //
 // With the stream live_preprocessed every selected device is a live unit read
-// over /ws/v1/preprocessed-data/{device}/ (one socket per unit) until the run
+// over /ws/v1/preprocessed-data/{device}/, and with live_computed every
+// activity of the activities option over /ws/v1/computed-data/{activity}/
+// (one socket per unit), until the run
 // stops (signal, --duration): its rows land in the same tables as the
 // history. The source sends the authentication message at once, with the
 // live options buffer_size, drop_older and flush_timeout, which are checked

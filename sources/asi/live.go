@@ -121,9 +121,34 @@ func wsURL(base, path string) (string, error) {
 	return u.String(), nil
 }
 
-// readLiveDevice streams a device's preprocessed data until ctx ends,
-// reconnecting with backoff after every drop and reporting each gap.
+// readLiveDevice streams a device's preprocessed data until ctx ends.
 func (s *Source) readLiveDevice(ctx context.Context, c *connection, unit string, id int64, from core.Position, emit core.Emit) error {
+	want := groupSelector(s.cfg.Groups)
+	return s.readLive(ctx, c, unit, expand(pathLivePreprocessed, "device", id), from, emit, messageTime,
+		func(ctx context.Context, lr *liveRead, msg []byte, pos core.Position) error {
+			p := decodePage([]json.RawMessage{msg}, want)
+			for _, r := range p.rejects {
+				s.reject(ctx, StreamPreprocessed+"*", unit, r.raw, r.reason)
+			}
+			names := p.names()
+			if len(names) == 0 {
+				return emit(ctx, core.Batch{Unit: unit, Position: pos})
+			}
+			for _, name := range names {
+				rec := p.groups[name].build(s.mem, id)
+				if err := emit(ctx, core.Batch{Stream: streamName(name), Unit: unit, Record: rec, Position: pos}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+}
+
+// readLive streams path until ctx ends, reconnecting with backoff after
+// every drop and reporting each gap; timeOf gives a message's event time
+// (UNIX ms) and rows emits its rows with pos.
+func (s *Source) readLive(ctx context.Context, c *connection, unit, path string, from core.Position, emit core.Emit,
+	timeOf func([]byte) int64, rows func(ctx context.Context, lr *liveRead, msg []byte, pos core.Position) error) error {
 	var pos livePos
 	if err := decodePos(from, &pos); err != nil {
 		return fmt.Errorf("asi: %s: %w", unit, err)
@@ -132,11 +157,11 @@ func (s *Source) readLiveDevice(ctx context.Context, c *connection, unit string,
 	if c.emu != nil {
 		base = c.emu.URL()
 	}
-	target, err := wsURL(base, expand(pathLivePreprocessed, "device", id))
+	target, err := wsURL(base, path)
 	if err != nil {
 		return fmt.Errorf("asi: %s: %w", unit, err)
 	}
-	lr := &liveRead{s: s, c: c, unit: unit, device: id, emit: emit, last: pos.Last}
+	lr := &liveRead{s: s, c: c, unit: unit, emit: emit, last: pos.Last, timeOf: timeOf, rows: rows}
 	if from != nil {
 		lr.gapFrom, lr.gapWhy = pos.Last, "not running"
 	}
@@ -189,8 +214,9 @@ type liveRead struct {
 	s      *Source
 	c      *connection
 	unit   string
-	device int64
 	emit   core.Emit
+	timeOf func([]byte) int64
+	rows   func(ctx context.Context, lr *liveRead, msg []byte, pos core.Position) error
 	token  string
 	last   int64 // newest event time received, UNIX ms
 	// gapFrom is set (with its reason) when the stream was interrupted after
@@ -224,7 +250,6 @@ func (lr *liveRead) session(ctx context.Context, target string) (int, error) {
 	if err := conn.WriteJSON(auth); err != nil {
 		return 0, fmt.Errorf("authenticating: %w", err)
 	}
-	want := groupSelector(lr.s.cfg.Groups)
 	n := 0
 	for {
 		_, msg, err := conn.ReadMessage()
@@ -238,15 +263,15 @@ func (lr *liveRead) session(ctx context.Context, target string) (int, error) {
 		}
 		n++
 		lr.s.live.messages.Add(1)
-		if err := lr.message(ctx, msg, want); err != nil {
+		if err := lr.message(ctx, msg); err != nil {
 			return n, err
 		}
 	}
 }
 
-// message turns one message into rows per group, after the gap it closes.
-func (lr *liveRead) message(ctx context.Context, msg []byte, want func(string) bool) error {
-	t := messageTime(msg)
+// message emits the gap the message closes, if any, then its rows.
+func (lr *liveRead) message(ctx context.Context, msg []byte) error {
+	t := lr.timeOf(msg)
 	gap := lr.s.cfg.Live.Gap.Milliseconds()
 	switch {
 	case lr.gapFrom > 0 && t > lr.gapFrom:
@@ -260,22 +285,7 @@ func (lr *liveRead) message(ctx context.Context, msg []byte, want func(string) b
 	}
 	lr.gapFrom = 0
 	lr.last = max(lr.last, t)
-	p := decodePage([]json.RawMessage{msg}, want)
-	for _, r := range p.rejects {
-		lr.s.reject(ctx, StreamPreprocessed+"*", lr.unit, r.raw, r.reason)
-	}
-	names := p.names()
-	pos := encodePos(livePos{Last: lr.last})
-	if len(names) == 0 {
-		return lr.emit(ctx, core.Batch{Unit: lr.unit, Position: pos})
-	}
-	for _, name := range names {
-		rec := p.groups[name].build(lr.s.mem, lr.device)
-		if err := lr.emit(ctx, core.Batch{Stream: streamName(name), Unit: lr.unit, Record: rec, Position: pos}); err != nil {
-			return err
-		}
-	}
-	return nil
+	return lr.rows(ctx, lr, msg, encodePos(livePos{Last: lr.last}))
 }
 
 // gapSchema is the schema of StreamGaps.
@@ -323,4 +333,73 @@ func messageTime(msg []byte) int64 {
 func parseLiveUnit(unit string) (int64, bool) {
 	id, err := strconv.ParseInt(strings.TrimPrefix(unit, unitLiveDevicePrefix), 10, 64)
 	return id, err == nil && strings.HasPrefix(unit, unitLiveDevicePrefix)
+}
+
+// StreamComputedLive is the stream of live computed data: asi.computed's
+// schema, one row per message (a snapshot of a time frame's analytics), with
+// version 0.
+const StreamComputedLive = "asi.computed.live"
+
+const (
+	unitLiveActivityPrefix = "live/activity/"
+	pathLiveActivity       = "/ws/v1/computed-data/{activity}/"
+)
+
+// readLiveActivity streams the computed data of every time frame of an
+// activity until ctx ends. The time frame's ids and period come from its REST
+// object, fetched once per time frame; if that fails the row has the
+// activity id only.
+func (s *Source) readLiveActivity(ctx context.Context, c *connection, unit string, id int64, from core.Position, emit core.Emit) error {
+	frames := map[int64]map[string]json.RawMessage{}
+	return s.readLive(ctx, c, unit, expand(pathLiveActivity, "activity", id), from, emit, computedTime,
+		func(ctx context.Context, lr *liveRead, msg []byte, pos core.Position) error {
+			var m struct {
+				Timeframe int64           `json:"timeframe"`
+				Data      json.RawMessage `json:"data"`
+			}
+			if err := json.Unmarshal(msg, &m); err != nil || m.Timeframe == 0 {
+				s.reject(ctx, StreamComputedLive, unit, msg, `message is not {"timeframe": <id>, "data": {...}}`)
+				return emit(ctx, core.Batch{Unit: unit, Position: pos})
+			}
+			tf, ok := frames[m.Timeframe]
+			if !ok {
+				tf = s.liveTimeframe(ctx, c, m.Timeframe, id)
+				frames[m.Timeframe] = tf
+			}
+			row, err := decodeComputed(m.Timeframe, 0, tf, m.Data)
+			if err != nil {
+				s.reject(ctx, StreamComputedLive, unit, msg, err.Error())
+				return emit(ctx, core.Batch{Unit: unit, Position: pos})
+			}
+			return emit(ctx, core.Batch{Stream: StreamComputedLive, Unit: unit, Record: buildComputed(s.mem, []computedRow{row}), Position: pos})
+		})
+}
+
+// liveTimeframe returns time frame id's REST object, or just its activity.
+func (s *Source) liveTimeframe(ctx context.Context, c *connection, id, activity int64) map[string]json.RawMessage {
+	body, err := c.client.Get(ctx, pathTimeframes+strconv.FormatInt(id, 10)+"/", nil)
+	var tf map[string]json.RawMessage
+	if err == nil {
+		err = json.Unmarshal(body, &tf)
+	}
+	if err != nil || tf == nil {
+		s.log.Warn("asi: live computed data: time frame not readable, its row has the activity id only", "timeframe", id, "err", err)
+		return map[string]json.RawMessage{"activity": json.RawMessage(strconv.FormatInt(activity, 10))}
+	}
+	return tf
+}
+
+// computedTime returns the last_timestamp (UNIX ms) of a computed-data
+// message, bare or wrapped in {"timeframe", "data"}; 0 if it has none.
+func computedTime(msg []byte) int64 {
+	var m struct {
+		LastTimestamp float64 `json:"last_timestamp"`
+		Data          struct {
+			LastTimestamp float64 `json:"last_timestamp"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(msg, &m) != nil {
+		return 0
+	}
+	return int64(max(m.LastTimestamp, m.Data.LastTimestamp))
 }

@@ -51,16 +51,29 @@ type liveRun struct {
 	rows    map[string]int64
 	gaps    []string
 	lastPos core.Position
+	// live computed: time frame id of each row, rows with an athlete id
+	frames   []int64
+	athletes int
 }
 
 func readLive(t *testing.T, src *Source, mem memory.Allocator, stop func(r *liveRun) bool) (*liveRun, error) {
+	return readLiveUnit(t, src, "live/device/1", stop)
+}
+
+func readLiveUnit(t *testing.T, src *Source, unit string, stop func(r *liveRun) bool) (*liveRun, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r := &liveRun{rows: map[string]int64{}}
-	err := src.Read(ctx, "live/device/1", nil, func(_ context.Context, b core.Batch) error {
+	err := src.Read(ctx, unit, nil, func(_ context.Context, b core.Batch) error {
 		defer b.Release()
 		r.mu.Lock()
+		if b.Stream == StreamComputedLive {
+			r.frames = append(r.frames, b.Record.Column(0).(*array.Int64).Value(0))
+			if a := b.Record.Column(3).(*array.Int64); a.IsValid(0) {
+				r.athletes++
+			}
+		}
 		defer r.mu.Unlock()
 		r.rows[b.Stream] += b.Rows()
 		r.lastPos = b.Position
@@ -214,5 +227,42 @@ func TestLiveDropOlder(t *testing.T) {
 	})
 	if backwards != 0 || emu.LiveStats().DroppedOlder == 0 {
 		t.Errorf("got %d timestamps going back and %d dropped by the server, want 0 and some", backwards, emu.LiveStats().DroppedOlder)
+	}
+}
+
+// TestLiveComputedActivity streams the computed data of every time frame of
+// activity 1: one row per message, with the time frame's ids from REST.
+func TestLiveComputedActivity(t *testing.T) {
+	emu := liveEmulator(t, asitest.Live{})
+	cfg := liveConfig(emu, 0)
+	cfg.Streams, cfg.Activities, cfg.Devices = []string{"live_computed"}, []int64{1}, nil
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	src, err := NewSource(cfg, Options{Mem: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	units, err := src.Units(context.Background())
+	if err != nil || strings.Join(units, ",") != "live/activity/1" {
+		t.Fatalf("Units: got %v, %v, want [live/activity/1]", units, err)
+	}
+	r, err := readLiveUnit(t, src, "live/activity/1", func(r *liveRun) bool { return len(r.frames) >= 8 })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Read: got %v, want an error wrapping context.Canceled", err)
+	}
+	seen := map[int64]bool{}
+	for _, f := range r.frames {
+		seen[f] = true
+	}
+	if len(seen) != 4 || r.athletes != len(r.frames) {
+		t.Errorf("got rows of time frames %v (%d with an athlete id), want the 4 time frames of activity 1, each with its athlete", r.frames, r.athletes)
+	}
+	if _, err := NewSource(Config{}, Options{}); err == nil {
+		t.Error("NewSource(zero config): got no error")
+	}
+	cfg.Activities = nil
+	if _, err := NewSource(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "asi: activities: live_computed streams the activities listed here") {
+		t.Errorf("live_computed without activities: got %v, want an error", err)
 	}
 }

@@ -245,6 +245,13 @@ func (s *Source) Units(ctx context.Context) ([]string, error) {
 			units = append(units, unitLiveDevicePrefix+strconv.FormatInt(id, 10))
 		}
 	}
+	if s.cfg.wants("live_computed") {
+		ids := slices.Clone(s.cfg.Activities)
+		slices.Sort(ids)
+		for _, id := range slices.Compact(ids) {
+			units = append(units, unitLiveActivityPrefix+strconv.FormatInt(id, 10))
+		}
+	}
 	return units, nil
 }
 
@@ -365,6 +372,12 @@ func (s *Source) Read(ctx context.Context, unit string, from core.Position, emit
 			break
 		}
 		return s.readTimeframe(ctx, c, unit, id, from, emit)
+	case strings.HasPrefix(unit, unitLiveActivityPrefix):
+		id, err := strconv.ParseInt(strings.TrimPrefix(unit, unitLiveActivityPrefix), 10, 64)
+		if err != nil {
+			break
+		}
+		return s.readLiveActivity(ctx, c, unit, id, from, emit)
 	case strings.HasPrefix(unit, unitLiveDevicePrefix):
 		id, ok := parseLiveUnit(unit)
 		if !ok {
@@ -378,7 +391,7 @@ func (s *Source) Read(ctx context.Context, unit string, from core.Position, emit
 		}
 		return s.readDevice(ctx, c, unit, id, from, emit)
 	}
-	return fmt.Errorf("asi: unknown unit %q (want metadata, timeframe/<id>, device/<id> or live/device/<id>)", unit)
+	return fmt.Errorf("asi: unknown unit %q (want metadata, timeframe/<id>, device/<id>, live/device/<id> or live/activity/<id>)", unit)
 }
 
 // readTimeframe exports the computed data of a finished time frame as one
