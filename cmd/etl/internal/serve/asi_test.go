@@ -165,6 +165,18 @@ sinks:
 		}
 	}
 
+	// An activity event names no time frame: the pipeline's time frames are
+	// found by listing, in one full run.
+	asiAPI(t, emu, "PATCH", "/api/v1/activities/1/webhooks/"+hookID+"/", map[string]any{"activity_events": true})
+	asiAPI(t, emu, "PATCH", "/api/v1/activities/1/", map[string]any{"name": "Renamed"})
+	if d := delivered(5); d[4].Status != http.StatusAccepted || d[4].Event != "activity-updated" {
+		t.Errorf("activity event: got %+v, want activity-updated answered 202", d[4])
+	}
+	waitFor(t, "the full run", func() bool { return srv.Runs("asi-serve") == 3 })
+	if got := computedRows(t, filepath.Join(dir, "out")); len(got) <= 2 {
+		t.Errorf("after the full run: got %v, want the other time frames too", got)
+	}
+
 	// A call without the header at all is refused too.
 	if code := post(t, srv.URL+"/hooks/asi/asi-serve", nil, `{"event":"timeframe-updated","data":{"activity_id":1,"timeframe_id":2}}`); code != http.StatusUnauthorized {
 		t.Errorf("no header: got status %d, want 401", code)
