@@ -35,7 +35,8 @@ type Config struct {
 	Streams []string `yaml:"streams" doc:"what to export: metadata (athletes, devices, activities, timeframes, permissions; or name them one by one), computed, preprocessed" default:"[metadata, computed]"`
 	Groups  []string `yaml:"groups" doc:"preprocessed groups to export, e.g. [gnss, ecg] (default: every group, also ones not known yet)"`
 
-	Activities []int64       `yaml:"activities" doc:"export only time frames of these activities"`
+	Activities []int64       `yaml:"activities" doc:"export only time frames of these activities; live_computed streams these activities"`
+	Timeframes []int64       `yaml:"timeframes" doc:"live_computed also streams these time frames, each until its end"`
 	Athletes   []int64       `yaml:"athletes" doc:"export only time frames of these athletes"`
 	Devices    []int64       `yaml:"devices" doc:"export only time frames of these devices, and the preprocessed history of these devices (default: the devices owned now)"`
 	Since      time.Time     `yaml:"since" doc:"export time frames that end after this instant, and preprocessed history from it"`
@@ -209,8 +210,8 @@ func (c Config) problems(emulatorSet bool) []problem {
 	if c.RefreshBefore < 0 {
 		add("refresh_before", "must not be negative, got %s", c.RefreshBefore)
 	}
-	if c.wants("live_computed") && len(c.Activities) == 0 {
-		add("activities", "live_computed streams the activities listed here: name at least one")
+	if c.wants("live_computed") && len(c.Activities) == 0 && len(c.Timeframes) == 0 {
+		add("activities", "live_computed streams the activities (or timeframes) listed: name at least one")
 	}
 	for _, p := range c.Live.problems() {
 		add("live."+p.key, "%s", p.msg)

@@ -69,7 +69,7 @@ func TestConfigErrors(t *testing.T) {
 			"p.yaml:2:34: source.config.emulator.managers: must be between 1 and 100000, got 0",
 		}},
 		{"unknown key", goodSection + "page: 3\n", []string{
-			"p.yaml:4:1: source.config.page: unknown key (known keys: base_url, client_id, client_secret, username, password, tokens, emulator, streams, groups, activities, athletes, devices, since, until, history, settle, page_size, rate, burst, retries, retry_wait, timeout, refresh_before, live, api)",
+			"p.yaml:4:1: source.config.page: unknown key (known keys: base_url, client_id, client_secret, username, password, tokens, emulator, streams, groups, activities, timeframes, athletes, devices, since, until, history, settle, page_size, rate, burst, retries, retry_wait, timeout, refresh_before, live, api)",
 		}},
 	}
 	for _, tt := range tests {

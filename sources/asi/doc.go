@@ -30,6 +30,8 @@
 //	live/device/<id> asi.preprocessed.<group> live over WebSocket, and asi.gaps
 //	live/activity/<id>  asi.computed.live: a row per computed-data message of
 //	                 every time frame of the activity (live_computed), and asi.gaps
+//	live/timeframe/<id> asi.computed.live of one time frame (option timeframes);
+//	                 the unit ends at the time frame's end
 //
 // Units are listed in that order, ids ascending. A time frame is a unit once
 // it is finished: its end plus settle has passed by the server's clock (the

@@ -170,6 +170,9 @@ func (s *Source) readLive(ctx context.Context, c *connection, unit, path string,
 	refreshed := false
 	for {
 		got, err := lr.session(ctx, target)
+		if errors.Is(err, errTimeframeEnded) {
+			return err
+		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("asi: %s: %w", unit, ctx.Err())
 		}
@@ -403,3 +406,54 @@ func computedTime(msg []byte) int64 {
 	}
 	return int64(max(m.LastTimestamp, m.Data.LastTimestamp))
 }
+
+const (
+	unitLiveTimeframePrefix = "live/timeframe/"
+	pathLiveTimeframe       = "/ws/v1/computed-data/{activity}/{timeframe}/"
+)
+
+// readLiveTimeframe streams the computed data of one time frame into
+// asi.computed.live and ends the unit (so the runner flushes and commits it)
+// once a message reaches the time frame's end.
+func (s *Source) readLiveTimeframe(ctx context.Context, c *connection, unit string, id int64, from core.Position, emit core.Emit) error {
+	body, err := c.client.Get(ctx, pathTimeframes+strconv.FormatInt(id, 10)+"/", nil)
+	if err != nil {
+		return fmt.Errorf("asi: %s: %w", unit, err)
+	}
+	var tf map[string]json.RawMessage
+	var ids struct {
+		Activity int64     `json:"activity"`
+		End      time.Time `json:"end_time"`
+	}
+	if err := json.Unmarshal(body, &tf); err != nil {
+		return fmt.Errorf("asi: %s: time frame: %w", unit, err)
+	}
+	if err := json.Unmarshal(body, &ids); err != nil || ids.Activity == 0 {
+		return fmt.Errorf("asi: %s: time frame without an activity or end_time: %s", unit, body)
+	}
+	end := ids.End.UnixMilli()
+	path := expand(expand(pathLiveTimeframe, "activity", ids.Activity), "timeframe", id)
+	err = s.readLive(ctx, c, unit, path, from, emit, computedTime,
+		func(ctx context.Context, lr *liveRead, msg []byte, pos core.Position) error {
+			row, err := decodeComputed(id, 0, tf, msg)
+			if err != nil {
+				s.reject(ctx, StreamComputedLive, unit, msg, err.Error())
+				return emit(ctx, core.Batch{Unit: unit, Position: pos})
+			}
+			if err := emit(ctx, core.Batch{Stream: StreamComputedLive, Unit: unit, Record: buildComputed(s.mem, []computedRow{row}), Position: pos}); err != nil {
+				return err
+			}
+			if lr.last >= end-1000 {
+				return errTimeframeEnded
+			}
+			return nil
+		})
+	if errors.Is(err, errTimeframeEnded) {
+		s.log.Info("asi: live time frame ended", "unit", unit, "end", ids.End)
+		return nil
+	}
+	return err
+}
+
+// errTimeframeEnded ends a live time frame's stream at the time frame's end.
+var errTimeframeEnded = errors.New("time frame ended")

@@ -262,7 +262,34 @@ func TestLiveComputedActivity(t *testing.T) {
 		t.Error("NewSource(zero config): got no error")
 	}
 	cfg.Activities = nil
-	if _, err := NewSource(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "asi: activities: live_computed streams the activities listed here") {
+	if _, err := NewSource(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "asi: activities: live_computed streams the activities (or timeframes) listed") {
 		t.Errorf("live_computed without activities: got %v, want an error", err)
+	}
+}
+
+// TestLiveTimeframeEnds streams time frame 1 from 20 s before its end: the
+// unit ends by itself at the end, after the last message.
+func TestLiveTimeframeEnds(t *testing.T) {
+	opts := asitest.DefaultOptions()
+	opts.Now = opts.Start.Add(opts.Session - 20*time.Second)
+	emu := asitest.NewServer(t, opts)
+	emu.SetLive(asitest.Live{Speed: 40})
+	cfg := liveConfig(emu, 0)
+	cfg.Streams, cfg.Timeframes, cfg.Devices = []string{"live_computed"}, []int64{1}, nil
+	src, err := NewSource(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	units, err := src.Units(context.Background())
+	if err != nil || strings.Join(units, ",") != "live/timeframe/1" {
+		t.Fatalf("Units: got %v, %v, want [live/timeframe/1]", units, err)
+	}
+	r, err := readLiveUnit(t, src, "live/timeframe/1", func(*liveRun) bool { return false })
+	if err != nil {
+		t.Fatalf("Read: got %v, want nil at the time frame's end", err)
+	}
+	if n := len(r.frames); n < 15 || n > 21 || r.athletes != n {
+		t.Errorf("got %d rows (%d with an athlete id), want about 20, each with its athlete", n, r.athletes)
 	}
 }

@@ -251,6 +251,11 @@ func (s *Source) Units(ctx context.Context) ([]string, error) {
 		for _, id := range slices.Compact(ids) {
 			units = append(units, unitLiveActivityPrefix+strconv.FormatInt(id, 10))
 		}
+		ids = slices.Clone(s.cfg.Timeframes)
+		slices.Sort(ids)
+		for _, id := range slices.Compact(ids) {
+			units = append(units, unitLiveTimeframePrefix+strconv.FormatInt(id, 10))
+		}
 	}
 	return units, nil
 }
@@ -372,6 +377,12 @@ func (s *Source) Read(ctx context.Context, unit string, from core.Position, emit
 			break
 		}
 		return s.readTimeframe(ctx, c, unit, id, from, emit)
+	case strings.HasPrefix(unit, unitLiveTimeframePrefix):
+		id, err := strconv.ParseInt(strings.TrimPrefix(unit, unitLiveTimeframePrefix), 10, 64)
+		if err != nil {
+			break
+		}
+		return s.readLiveTimeframe(ctx, c, unit, id, from, emit)
 	case strings.HasPrefix(unit, unitLiveActivityPrefix):
 		id, err := strconv.ParseInt(strings.TrimPrefix(unit, unitLiveActivityPrefix), 10, 64)
 		if err != nil {
@@ -391,7 +402,7 @@ func (s *Source) Read(ctx context.Context, unit string, from core.Position, emit
 		}
 		return s.readDevice(ctx, c, unit, id, from, emit)
 	}
-	return fmt.Errorf("asi: unknown unit %q (want metadata, timeframe/<id>, device/<id>, live/device/<id> or live/activity/<id>)", unit)
+	return fmt.Errorf("asi: unknown unit %q (want metadata, timeframe/<id>, device/<id>, live/device/<id>, live/activity/<id> or live/timeframe/<id>)", unit)
 }
 
 // readTimeframe exports the computed data of a finished time frame as one
