@@ -60,11 +60,16 @@ func init() {
 // reorder (max_delay 2s) into Parquet rolling every 10 s, and reports the CPU
 // used (the whole process: emulators included), the latency from a message's
 // production to its release by reorder (p50, p99), messages lost and the
-// peak RSS. Run: go test ./sources/asi -run ^$ -bench LiveLoad -benchtime 1x
+// peak RSS. Every fifth message arrives just after its successor
+// (ASI_BENCH_OUT_OF_ORDER_EVERY, 0: none).
+// Run: go test ./sources/asi -run ^$ -bench LiveLoad -benchtime 1x
 func BenchmarkLiveLoad(b *testing.B) {
-	seconds := 60
+	seconds, ooo := 60, 5
 	if v := os.Getenv("ASI_BENCH_SECONDS"); v != "" {
 		fmt.Sscan(v, &seconds)
+	}
+	if v := os.Getenv("ASI_BENCH_OUT_OF_ORDER_EVERY"); v != "" {
+		fmt.Sscan(v, &ooo)
 	}
 	dir := b.TempDir()
 	type job struct {
@@ -81,7 +86,7 @@ func BenchmarkLiveLoad(b *testing.B) {
 		opts.Devices, opts.Athletes, opts.Activities, opts.Rate = j.devices, j.devices, 1, j.rate
 		opts.Now = opts.Start.Add(5 * time.Minute)
 		j.emu = asitest.NewServer(b, opts)
-		j.emu.SetLive(asitest.Live{Rate: j.rate, Speed: 1, OutOfOrderEvery: 5})
+		j.emu.SetLive(asitest.Live{Rate: j.rate, Speed: 1, OutOfOrderEvery: ooo})
 		j.emu.SetTokenLifetime(time.Hour)
 		benchLatencies["bench_latency_"+j.name].emu = j.emu
 	}
