@@ -95,14 +95,16 @@ type RunOptions struct {
 
 // Summary is what a run did.
 type Summary struct {
-	Pipeline    string
-	Started     time.Time
-	Duration    time.Duration
-	Streams     []StreamCount
-	Units       int
-	Failed      map[string]error
-	Commits     int
-	Files       int64
+	Pipeline string
+	Started  time.Time
+	Duration time.Duration
+	Streams  []StreamCount
+	Units    int
+	Failed   map[string]error
+	Commits  int
+	// Files counts the files (or remote puts) the sinks made visible in the run.
+	Files int64
+	// DeadLetters counts the rows rejected in this run.
 	DeadLetters int64
 	// Interrupted is true when the run stopped because its context was cancelled
 	// (a signal); what was read was committed.
@@ -175,6 +177,8 @@ func (pl *Plan) Run(ctx context.Context, opts RunOptions) (*Summary, error) {
 	}
 	started := time.Now()
 	sum := &Summary{Pipeline: pl.Pipeline.Name, Started: started}
+	// A plan may run several times (etl serve): count this run's share.
+	deadBefore, filesBefore := pl.dead.Count(), pl.committedFiles()
 	// The final commit and state writes must happen even after ctx is cancelled.
 	bg := context.WithoutCancel(ctx)
 
@@ -183,12 +187,8 @@ func (pl *Plan) Run(ctx context.Context, opts RunOptions) (*Summary, error) {
 	sum.Streams = prog.Streams()
 	sum.Commits = r.commits
 	sum.Failed = r.failed
-	sum.DeadLetters = pl.dead.Count()
-	for _, s := range pl.Sinks {
-		if st, ok := s.(SinkStats); ok {
-			sum.Files += st.Committed()
-		}
-	}
+	sum.DeadLetters = pl.dead.Count() - deadBefore
+	sum.Files = pl.committedFiles() - filesBefore
 	r.saveRunRecord(bg, sum, err)
 	if err != nil {
 		return sum, err
@@ -197,6 +197,17 @@ func (pl *Plan) Run(ctx context.Context, opts RunOptions) (*Summary, error) {
 		return sum, fmt.Errorf("%w: %d of %d", ErrUnitsFailed, len(r.failed), sum.Units)
 	}
 	return sum, nil
+}
+
+// committedFiles sums what the sinks have made visible over the plan's life.
+func (pl *Plan) committedFiles() int64 {
+	var n int64
+	for _, s := range pl.Sinks {
+		if st, ok := s.(SinkStats); ok {
+			n += st.Committed()
+		}
+	}
+	return n
 }
 
 func (r *runState) run(ctx, bg context.Context, conc int, sum *Summary) error {

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bufio"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -212,5 +215,50 @@ func TestSIGINTCommitsAndExits130(t *testing.T) {
 		if rows[i] == rows[i-1] {
 			t.Fatalf("row %q committed twice", rows[i])
 		}
+	}
+}
+
+// TestRunMetricsAddr scrapes /metrics of a running `etl run --metrics-addr`.
+func TestRunMetricsAddr(t *testing.T) {
+	dir := t.TempDir()
+	// 2 units at 5,000 rows/s each: about 4 s, time enough to scrape.
+	writeFile(t, dir, "p.yaml", strings.Replace(smallPipeline, "rows: 1000, batch_size: 300", "rows: 20000, batch_size: 500, rate: 5000", 1))
+	cmd := etlCmd(t, dir, "run", "--progress", "none", "--metrics-addr", "127.0.0.1:0", "p.yaml")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stderr)
+	var url string
+	for sc.Scan() {
+		if _, after, ok := strings.Cut(sc.Text(), "metrics on "); ok {
+			url = after
+			break
+		}
+	}
+	go io.Copy(io.Discard, stderr)
+	if url == "" {
+		t.Fatal("etl run did not say where its metrics are")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), `etl_rows_total{pipeline="small",stream="generate"}`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no live row counter in /metrics:\n%s", body)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

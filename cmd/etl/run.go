@@ -16,13 +16,16 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
+	"github.com/etl-toolkit/etl/cmd/etl/internal/serve"
 	"github.com/etl-toolkit/etl/core"
 )
 
 type runFlags struct {
-	dryRun   bool
-	units    []string
-	progress string
+	metrics     *serve.Metrics // set when --metrics-addr is given
+	metricsAddr string
+	dryRun      bool
+	units       []string
+	progress    string
 }
 
 func newRunCmd(g *globalFlags) *cobra.Command {
@@ -46,6 +49,14 @@ one running and skips the rest, and the exit code is the worst of them.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop, sig := signalContext(context.Background())
 			defer stop()
+			if f.metricsAddr != "" {
+				f.metrics = serve.NewMetrics()
+				addr, err := serve.ListenMetrics(ctx, f.metricsAddr, f.metrics)
+				if err != nil {
+					return exitWith(exitFailed, err)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "etl: metrics on http://%s/metrics\n", addr)
+			}
 			var worst *exitError
 			failed := 0
 			for _, file := range args {
@@ -80,6 +91,7 @@ one running and skips the rest, and the exit code is the worst of them.
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "validate, check connections, print the plan; write nothing")
 	cmd.Flags().StringSliceVar(&f.units, "unit", nil, "run only these units (repeatable)")
 	cmd.Flags().StringVar(&f.progress, "progress", "auto", "progress display: auto (bars on a terminal), bars, log, none")
+	cmd.Flags().StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics (and /healthz) on this address while running, e.g. 127.0.0.1:9464")
 	return cmd
 }
 
@@ -125,8 +137,14 @@ func runPipeline(ctx context.Context, sig *os.Signal, cmd *cobra.Command, g *glo
 
 	prog := core.NewProgress()
 	disp := startDisplay(f.progress, prog, log)
+	if f.metrics != nil {
+		f.metrics.Start(pl.Pipeline.Name, prog)
+	}
 	sum, runErr := pl.Run(ctx, core.RunOptions{Store: store, Units: f.units, Progress: prog})
 	disp.stop()
+	if f.metrics != nil {
+		f.metrics.ObserveRun(serve.Run{Pipeline: pl.Pipeline.Name, Trigger: "run", Summary: sum, Progress: prog, Err: runErr, Ended: time.Now()})
+	}
 	if sum != nil {
 		printSummary(out, pl, sum)
 	}

@@ -45,11 +45,10 @@ type Metrics struct {
 	// Rows, batches, bytes, retries and rate-limit waits are the counts of
 	// finished runs plus those of running ones (their live Progress), so that
 	// a long run shows on /metrics while it goes; see Collect.
-	mu       sync.Mutex
-	lastDead map[string]int64
-	streams  map[[2]string]core.StreamCount // pipeline, stream: finished runs
-	waits    map[string][2]int64            // pipeline: retries, rate-limit waits of finished runs
-	live     map[string]*core.Progress      // pipeline: the running run's counters
+	mu      sync.Mutex
+	streams map[[2]string]core.StreamCount // pipeline, stream: finished runs
+	waits   map[string][2]int64            // pipeline: retries, rate-limit waits of finished runs
+	live    map[string]*core.Progress      // pipeline: the running run's counters
 }
 
 var (
@@ -102,8 +101,7 @@ func (c progressCollector) Collect(ch chan<- prometheus.Metric) {
 // NewMetrics returns metrics registered on a new registry.
 func NewMetrics() *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(), lastDead: map[string]int64{},
-		streams: map[[2]string]core.StreamCount{}, waits: map[string][2]int64{}, live: map[string]*core.Progress{},
+		reg: prometheus.NewRegistry(), streams: map[[2]string]core.StreamCount{}, waits: map[string][2]int64{}, live: map[string]*core.Progress{},
 	}
 	cv := func(name, help string, labels ...string) *prometheus.CounterVec {
 		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "etl", Name: name, Help: help}, labels)
@@ -184,14 +182,8 @@ func (m *Metrics) ObserveRun(r Run) {
 			t.Stream, t.Rows, t.Batches, t.Bytes = c.Stream, t.Rows+c.Rows, t.Batches+c.Batches, t.Bytes+c.Bytes
 			m.streams[k] = t
 		}
-		// The plan's dead-letter count grows over its life; count what is new.
-		d := s.DeadLetters - m.lastDead[r.Pipeline]
-		if d < 0 {
-			d = s.DeadLetters
-		}
-		m.lastDead[r.Pipeline] = s.DeadLetters
 		m.mu.Unlock()
-		m.deadLetters.WithLabelValues(r.Pipeline).Add(float64(d))
+		m.deadLetters.WithLabelValues(r.Pipeline).Add(float64(s.DeadLetters))
 		for u, at := range r.Asked {
 			if _, failed := s.Failed[u]; !failed && !s.Interrupted {
 				m.lag.WithLabelValues(r.Pipeline, u).Set(r.Ended.Sub(at).Seconds())

@@ -42,7 +42,7 @@ func TestListenMetrics(t *testing.T) {
 		`etl_bytes_total{pipeline="p",stream="s"} 1200`,
 		`etl_errors_total{kind="unit",pipeline="p"} 1`,
 		`etl_errors_total{kind="run",pipeline="p"} 1`,
-		`etl_dead_letters_total{pipeline="p"} 4`,
+		`etl_dead_letters_total{pipeline="p"} 7`, // 3 + 4: each summary counts its own run
 		`etl_runs_total{pipeline="p",result="units_failed",trigger="run"} 1`,
 		`etl_runs_total{pipeline="p",result="ok",trigger="run"} 1`,
 		`etl_runs_total{pipeline="p",result="failed",trigger="run"} 1`,
