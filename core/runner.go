@@ -357,7 +357,7 @@ func (r *runState) handle(bg, ctx context.Context, m msg) error {
 	case m.err == nil:
 		st.Error = ""
 		r.prog.unitDone(m.unit, false)
-	case ctx.Err() != nil && errors.Is(m.err, context.Canceled):
+	case ctx.Err() != nil && (errors.Is(m.err, context.Canceled) || errors.Is(m.err, context.DeadlineExceeded)):
 		// Stopped by a signal: not a failure; the unit resumes next run.
 		r.prog.unitDone(m.unit, false)
 	default:
@@ -441,7 +441,7 @@ func (r *runState) readUnit(ctx context.Context, unit string, msgs chan<- msg) e
 		r.log.Warn("unit: transient error, retrying", "unit", unit, "in", next, "err", err)
 		r.prog.setStatus(unit, fmt.Sprintf("waiting %s: %v", next.Round(time.Millisecond), err))
 	})
-	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 		err = errors.Join(err, ctx.Err())
 	}
 	return err

@@ -2,6 +2,7 @@ package main
 
 // The built-in components register themselves in core's registry from init().
 import (
+	_ "github.com/etl-toolkit/etl/core/reorder"
 	_ "github.com/etl-toolkit/etl/core/siunits"
 	_ "github.com/etl-toolkit/etl/sinks/csv"
 	_ "github.com/etl-toolkit/etl/sinks/discard"

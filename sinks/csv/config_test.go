@@ -96,9 +96,9 @@ func TestConfigErrors(t *testing.T) {
 			"      delimiter: ab\n      partition_by: [stream, \"date:\"]\n      roll: {rows: -1}\n",
 			[]string{
 				"pipeline.yaml:8:7: sinks[0].config.path: required", // at the section: the key is absent
+				`pipeline.yaml:8:18: sinks[0].config.delimiter: "ab" is not one character`,
 				`pipeline.yaml:9:30: sinks[0].config.partition_by[1]: partition key "date:" names no column (want date:COLUMN)`,
 				"pipeline.yaml:10:20: sinks[0].config.roll.rows: must not be negative, got -1",
-				`pipeline.yaml:8:18: sinks[0].config.delimiter: "ab" is not one character`,
 			}},
 		{"empty delimiter", "      path: x\n      delimiter: \"\"\n",
 			[]string{`pipeline.yaml:9:18: sinks[0].config.delimiter: empty (want one character, e.g. "," or ";" or "\t")`}},

@@ -26,12 +26,8 @@ func New(_ context.Context, env core.Env) (core.Sink, error) {
 	if err := env.Config.Decode(&cfg); err != nil {
 		return nil, err
 	}
-	var errs core.ConfigErrors
-	for _, p := range cfg.Problems() {
-		errs = append(errs, env.Config.Errorf(p.Option, "%s", p.Msg))
-	}
-	if len(errs) > 0 {
-		return nil, errs
+	if err := files.ConfigErrors(env.Config, cfg.Problems()); err != nil {
+		return nil, err
 	}
 	return NewSink(cfg, env.Mem)
 }

@@ -611,3 +611,14 @@ func (s *Sink) Location() (where, query string) {
 	}
 	return s.root, query
 }
+
+// ConfigErrors turns problems found in a sink's decoded options into
+// core.ConfigErrors at their place in the pipeline file (nil if there are none),
+// for the factories of the sinks built on this package.
+func ConfigErrors(c core.Config, problems []Problem) error {
+	var errs core.ConfigErrors
+	for _, p := range problems {
+		errs = append(errs, c.Errorf(p.Option, "%s", p.Msg))
+	}
+	return errs.Err()
+}

@@ -56,10 +56,7 @@ func DefaultConfig() Config {
 }
 
 // Problem is one invalid option of a Config, named as in a pipeline file.
-type Problem struct {
-	Option string
-	Msg    string
-}
+type Problem = files.Problem
 
 // Compressions lists the values of the compression option.
 var Compressions = []string{"none", "snappy", "zstd", "gzip"}
@@ -79,7 +76,7 @@ const (
 func (c Config) Problems() []Problem {
 	var out []Problem
 	add := func(opt, format string, args ...any) {
-		out = append(out, Problem{opt, fmt.Sprintf(format, args...)})
+		out = append(out, Problem{Option: opt, Msg: fmt.Sprintf(format, args...)})
 	}
 	switch c.Compression {
 	case "none", "snappy":

@@ -28,12 +28,8 @@ func New(_ context.Context, env core.Env) (core.Sink, error) {
 	if err := env.Config.Decode(&cfg); err != nil {
 		return nil, err
 	}
-	var errs core.ConfigErrors
-	for _, p := range cfg.allProblems() {
-		errs = append(errs, env.Config.Errorf(p.Option, "%s", p.Msg))
-	}
-	if len(errs) > 0 {
-		return nil, errs
+	if err := files.ConfigErrors(env.Config, cfg.allProblems()); err != nil {
+		return nil, err
 	}
 	return NewSink(cfg, env.Mem)
 }
@@ -76,9 +72,5 @@ func (c Config) filesOptions() files.Options {
 
 // allProblems is every problem of c: the file tree's and the files'.
 func (c Config) allProblems() []Problem {
-	var out []Problem
-	for _, p := range c.filesOptions().Problems() {
-		out = append(out, Problem{p.Option, p.Msg})
-	}
-	return append(out, c.Problems()...)
+	return append(c.filesOptions().Problems(), c.Problems()...)
 }
