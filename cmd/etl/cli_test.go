@@ -262,3 +262,30 @@ func TestRunMetricsAddr(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestRunDuration stops an endless source after --duration: exit 0, what was read
+// committed, and the next run resumes after it.
+func TestRunDuration(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.yaml", strings.Replace(smallPipeline, "rows: 1000, batch_size: 300", "endless: true, batch_size: 100, rate: 1000", 1))
+	stdout, stderr, code := etl(t, dir, "run", "--progress", "none", "--duration", "1s", "p.yaml")
+	if code != 0 || !strings.Contains(stderr, "stopped after --duration 1s") || !strings.Contains(stdout, "small stopped") {
+		t.Fatalf("exit %d, want 0 and a stop after the duration\n%s\n%s", code, stdout, stderr)
+	}
+	first := len(committedRows(t, filepath.Join(dir, "out")))
+	if first == 0 {
+		t.Fatal("nothing committed")
+	}
+	if _, stderr, code := etl(t, dir, "run", "--progress", "none", "--duration", "500ms", "p.yaml"); code != 0 {
+		t.Fatalf("second run: exit %d\n%s", code, stderr)
+	}
+	rows := committedRows(t, filepath.Join(dir, "out"))
+	if len(rows) <= first {
+		t.Fatalf("second run added nothing: %d rows, then %d", first, len(rows))
+	}
+	for i := 1; i < len(rows); i++ {
+		if rows[i] == rows[i-1] {
+			t.Fatalf("row %q committed twice", rows[i])
+		}
+	}
+}

@@ -24,6 +24,7 @@ type runFlags struct {
 	metrics     *serve.Metrics // set when --metrics-addr is given
 	metricsAddr string
 	dryRun      bool
+	duration    time.Duration
 	units       []string
 	progress    string
 }
@@ -49,6 +50,11 @@ one running and skips the rest, and the exit code is the worst of them.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop, sig := signalContext(context.Background())
 			defer stop()
+			if f.duration > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, f.duration)
+				defer cancel()
+			}
 			if f.metricsAddr != "" {
 				f.metrics = serve.NewMetrics()
 				addr, err := serve.ListenMetrics(ctx, f.metricsAddr, f.metrics)
@@ -91,6 +97,7 @@ one running and skips the rest, and the exit code is the worst of them.
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "validate, check connections, print the plan; write nothing")
 	cmd.Flags().StringSliceVar(&f.units, "unit", nil, "run only these units (repeatable)")
 	cmd.Flags().StringVar(&f.progress, "progress", "auto", "progress display: auto (bars on a terminal), bars, log, none")
+	cmd.Flags().DurationVar(&f.duration, "duration", 0, "stop reading after this long (e.g. 90m for a match), commit what was read and exit 0; 0: no limit")
 	cmd.Flags().StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics (and /healthz) on this address while running, e.g. 127.0.0.1:9464")
 	return cmd
 }
@@ -153,6 +160,8 @@ func runPipeline(ctx context.Context, sig *os.Signal, cmd *cobra.Command, g *glo
 		return exitWith(exitUnitsFailed, fmt.Errorf("%d of %d units failed (listed above); the others were exported", len(sum.Failed), sum.Units))
 	case runErr != nil:
 		return exitWith(exitFailed, runErr)
+	case sum.Interrupted && *sig == syscall.Signal(0):
+		fmt.Fprintf(cmd.ErrOrStderr(), "etl: %s: stopped after --duration %s; what was read is committed\n", pl.Pipeline.Name, f.duration)
 	case sum.Interrupted:
 		if *sig == syscall.SIGTERM {
 			return exitWith(exitSIGTERM, errors.New("stopped by SIGTERM; what was read is committed, run again to resume"))
