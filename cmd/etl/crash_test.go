@@ -144,16 +144,7 @@ func checkRows(t *testing.T, dir string, want, wantLake []string) {
 func parquetRows(t *testing.T, root string) []string {
 	t.Helper()
 	var rows []string
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if os.IsNotExist(err) && path == root {
-				return filepath.SkipDir
-			}
-			return err
-		}
-		if d.IsDir() || strings.HasPrefix(d.Name(), ".") || !strings.HasSuffix(d.Name(), ".parquet") {
-			return nil
-		}
+	err := walkCommitted(root, ".parquet", func(path, rel string) error {
 		f, err := os.Open(path)
 		if err != nil {
 			return err
@@ -164,7 +155,6 @@ func parquetRows(t *testing.T, root string) []string {
 			return fmt.Errorf("%s: partial or corrupt file: %w", path, err)
 		}
 		defer tbl.Release()
-		rel, _ := filepath.Rel(root, filepath.Dir(path))
 		tr := array.NewTableReader(tbl, 1<<16)
 		defer tr.Release()
 		for tr.Next() {
@@ -194,16 +184,7 @@ func parquetRows(t *testing.T, root string) []string {
 func committedRows(t *testing.T, root string) []string {
 	t.Helper()
 	var rows []string
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if os.IsNotExist(err) && path == root {
-				return filepath.SkipDir
-			}
-			return err
-		}
-		if d.IsDir() || strings.HasPrefix(d.Name(), ".") || !strings.HasSuffix(d.Name(), ".csv") {
-			return nil
-		}
+	err := walkCommitted(root, ".csv", func(path, rel string) error {
 		f, err := os.Open(path)
 		if err != nil {
 			return err
@@ -214,7 +195,6 @@ func committedRows(t *testing.T, root string) []string {
 		if err != nil {
 			return fmt.Errorf("%s: no header: %w", path, err)
 		}
-		rel, _ := filepath.Rel(root, filepath.Dir(path))
 		for {
 			rec, err := r.Read()
 			if err == io.EOF {
@@ -235,4 +215,23 @@ func committedRows(t *testing.T, root string) []string {
 	}
 	slices.Sort(rows)
 	return rows
+}
+
+// walkCommitted calls f for every visible file under root whose name ends in ext
+// (temp files start with a dot and are skipped, as readers skip them), with its
+// partition directory relative to root. A missing root holds no files.
+func walkCommitted(root, ext string, f func(path, rel string) error) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) && path == root {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		if d.IsDir() || strings.HasPrefix(d.Name(), ".") || !strings.HasSuffix(d.Name(), ext) {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, filepath.Dir(path))
+		return f(path, rel)
+	})
 }
