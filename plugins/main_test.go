@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"testing"
+	"time"
 
 	"github.com/etl-toolkit/etl/core"
 	"github.com/etl-toolkit/etl/plugins"
@@ -29,6 +31,7 @@ var (
 // "plugin serve NAME", which serves the built-in as `etl plugin serve` does.
 func TestMain(m *testing.M) {
 	if len(os.Args) == 4 && os.Args[1] == "plugin" && os.Args[2] == "serve" {
+		profilePlugin()
 		p, err := sdk.Builtin(os.Args[3], "test")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -40,6 +43,38 @@ func TestMain(m *testing.M) {
 		host(plugin, os.Getenv(hostDirEnv)) // never returns
 	}
 	os.Exit(run(m))
+}
+
+// profileEnv, set to a file name prefix, makes every plugin process this
+// test binary serves write a CPU profile of its first profileSeconds to
+// PREFIX.PID (go test -bench Sink, then go tool pprof): the plugin's side of
+// BenchmarkSink, which -cpuprofile does not see. The host kills a plugin when
+// done with it, so the profile stops on a timer rather than at exit:
+// profileFor, shorter than one 1 M-row run (0.3-0.5 s).
+const (
+	profileEnv = "PLUGINS_TEST_PLUGIN_CPUPROFILE"
+	profileFor = 250 * time.Millisecond
+)
+
+func profilePlugin() {
+	prefix := os.Getenv(profileEnv)
+	if prefix == "" {
+		return
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d", prefix, os.Getpid()))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		f.Close()
+		return
+	}
+	time.AfterFunc(profileFor, func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	})
 }
 
 // hostEnv makes the test binary a host that opens the sink of the plugin the
