@@ -160,6 +160,10 @@ type page struct {
 	members    []member
 	keys       []byte // arena of member keys
 	sc         scanner
+	// direct tells that the scanner has converted every known member's value
+	// into typed.Checkins (see direct.go), so go-json need not run.
+	direct bool
+	strs   []string // arena of privacy_groups elements (direct.go)
 }
 
 func (p *page) key(m *member) []byte { return p.keys[m.keyOff : m.keyOff+m.keyLen] }
@@ -179,6 +183,9 @@ func (p *page) decode(body []byte) error {
 	p.items = p.items[:0]
 	p.members = p.members[:0]
 	p.keys = p.keys[:0]
+	p.strs = p.strs[:0]
+	p.typed.Checkins = p.typed.Checkins[:0]
+	p.direct = true
 	sc := &p.sc
 	*sc = scanner{b: body}
 	sawList := false
@@ -209,8 +216,13 @@ func (p *page) decode(body []byte) error {
 		return errors.New(`answer has no "checkins" member`)
 	}
 
-	// Values: the whole page in one call; if a check-in does not fit the
-	// types, one call per check-in, so that only the bad ones are dead letters.
+	// Values: converted by the scanner already (direct.go); else go-json, the
+	// whole page in one call, and if a check-in does not fit the types, one
+	// call per check-in, so that only the bad ones are dead letters.
+	if p.direct && len(p.typed.Checkins) == len(p.items) {
+		p.checkIdentity()
+		return nil
+	}
 	cs := p.typed.Checkins[:cap(p.typed.Checkins)]
 	clear(cs)
 	p.typed.Checkins = cs[:0]
@@ -229,6 +241,12 @@ func (p *page) decode(body []byte) error {
 			}
 		}
 	}
+	p.checkIdentity()
+	return nil
+}
+
+// checkIdentity marks the check-ins without their identity bad.
+func (p *page) checkIdentity() {
 	for i := range p.items {
 		it := &p.items[i]
 		if it.bad != nil {
@@ -239,7 +257,6 @@ func (p *page) decode(body []byte) error {
 			it.bad = errors.New("check-in without id, version, modified or type")
 		}
 	}
-	return nil
 }
 
 // scanCheckin scans one element of the check-in list.
@@ -249,7 +266,9 @@ func (p *page) scanCheckin() error {
 	start := sc.i
 	p.items = append(p.items, item{members: [2]int32{int32(len(p.members)), 0}})
 	it := &p.items[len(p.items)-1]
+	p.typed.Checkins = append(p.typed.Checkins, checkinJSON{})
 	if sc.peek() != '{' {
+		p.direct = false // go-json's error is the dead letter's reason
 		v, err := sc.value()
 		if err != nil {
 			return err
@@ -264,6 +283,7 @@ func (p *page) scanCheckin() error {
 		// takes over from the start of the check-in.
 		sc.i = start
 		it.present, it.deleted = 0, false
+		p.typed.Checkins[len(p.typed.Checkins)-1] = checkinJSON{}
 		p.members = p.members[:it.members[0]]
 		if err := sc.object(func(key []byte) error {
 			val, err := sc.value()
@@ -285,8 +305,16 @@ func (p *page) member(it *item, key, val []byte) {
 	if k := checkinKey(key); k >= 0 {
 		if !isNull(val) {
 			it.present |= 1 << k
+			if p.direct && !p.directValue(&p.typed.Checkins[len(p.typed.Checkins)-1], k, val) {
+				p.direct = false
+			}
+		} else if it.present&(1<<k) != 0 {
+			p.direct = false // null after a value: go-json decides
 		}
 		return
+	}
+	if p.direct && knownKeyFold(key) {
+		p.direct = false // go-json matches keys ignoring case
 	}
 	if len(key) > 1 && key[0] == '#' {
 		p.addMember(key[1:], val, memberFragment)
