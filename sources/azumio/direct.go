@@ -116,55 +116,88 @@ func directString(raw []byte, dst *string) bool {
 	return ok
 }
 
-// jsonNumber reports whether raw is a number in JSON's grammar, and whether it
-// is an integer (no fraction, no exponent).
-func jsonNumber(raw []byte) (ok, integer bool) {
-	i, n := 0, len(raw)
-	if i < n && raw[i] == '-' {
-		i++
-	}
-	switch {
-	case i < n && raw[i] == '0':
-		i++
-	case i < n && raw[i] >= '1' && raw[i] <= '9':
-		for i < n && raw[i] >= '0' && raw[i] <= '9' {
-			i++
-		}
-	default:
-		return false, false
-	}
-	integer = true
-	if i < n && raw[i] == '.' {
-		integer = false
-		i++
-		d := i
-		for i < n && raw[i] >= '0' && raw[i] <= '9' {
-			i++
-		}
-		if i == d {
-			return false, false
-		}
-	}
-	if i < n && (raw[i] == 'e' || raw[i] == 'E') {
-		integer = false
-		i++
-		if i < n && (raw[i] == '+' || raw[i] == '-') {
-			i++
-		}
-		d := i
-		for i < n && raw[i] >= '0' && raw[i] <= '9' {
-			i++
-		}
-		if i == d {
-			return false, false
-		}
-	}
-	return i == n, integer
+// number is a JSON number read in one pass: its digits as an integer
+// (mant, exact when digits <= 19), and the power of ten they are multiplied by.
+type number struct {
+	mant    uint64
+	digits  int // digits in mant, leading zeros included
+	exp10   int
+	neg     bool
+	integer bool // no fraction, no exponent
 }
 
+// parseNumber reads raw as a number in JSON's grammar; ok is false for
+// anything else.
+func parseNumber(raw []byte) (n number, ok bool) {
+	i, l := 0, len(raw)
+	if i < l && raw[i] == '-' {
+		n.neg = true
+		i++
+	}
+	// The integer part: "0" or a digit 1-9 and more digits.
+	d := i
+	var mant uint64
+	for ; i < l && raw[i]-'0' <= 9; i++ {
+		mant = mant*10 + uint64(raw[i]-'0')
+	}
+	if i == d || raw[d] == '0' && i-d > 1 {
+		return n, false
+	}
+	digits := i - d
+	n.integer = true
+	if i < l && raw[i] == '.' {
+		n.integer = false
+		i++
+		d = i
+		for ; i < l && raw[i]-'0' <= 9; i++ {
+			mant = mant*10 + uint64(raw[i]-'0')
+		}
+		if i == d {
+			return n, false
+		}
+		digits += i - d
+		n.exp10 = -(i - d)
+	}
+	n.mant, n.digits = mant, digits
+	if i < l && (raw[i] == 'e' || raw[i] == 'E') {
+		n.integer = false
+		i++
+		neg := false
+		if i < l && (raw[i] == '+' || raw[i] == '-') {
+			neg = raw[i] == '-'
+			i++
+		}
+		d, e := i, 0
+		for ; i < l && raw[i]-'0' <= 9; i++ {
+			if e < 10000 {
+				e = e*10 + int(raw[i]-'0')
+			}
+		}
+		if i == d {
+			return n, false
+		}
+		if neg {
+			e = -e
+		}
+		n.exp10 += e
+	}
+	return n, i == l
+}
+
+// directInt converts an integer. Up to 18 digits the digits are the value;
+// longer ones go through strconv, which says whether they fit.
 func directInt(raw []byte, dst *int64) bool {
-	if ok, integer := jsonNumber(raw); !ok || !integer {
+	n, ok := parseNumber(raw)
+	if !ok || !n.integer {
 		return false
+	}
+	if n.digits <= 18 {
+		v := int64(n.mant)
+		if n.neg {
+			v = -v
+		}
+		*dst = v
+		return true
 	}
 	v, err := strconv.ParseInt(unsafe.String(&raw[0], len(raw)), 10, 64)
 	if err != nil {
@@ -174,9 +207,32 @@ func directInt(raw []byte, dst *int64) bool {
 	return true
 }
 
+// pow10 are the powers of ten a float64 holds exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// directFloat converts a number. When its digits (at most 15, so below 2^53)
+// and the power of ten are both exact float64s, one multiplication or division
+// is the correctly rounded value (Clinger's fast path, which strconv takes too);
+// anything else goes through strconv.ParseFloat. Measured: strconv was 0.14
+// CPU-s of the 1 M check-ins replay, mostly its general entry.
 func directFloat(raw []byte, dst *float64) bool {
-	if ok, _ := jsonNumber(raw); !ok {
+	n, ok := parseNumber(raw)
+	if !ok {
 		return false
+	}
+	if n.digits <= 15 && n.exp10 >= -22 && n.exp10 <= 22 {
+		f := float64(n.mant)
+		if n.exp10 < 0 {
+			f /= pow10[-n.exp10]
+		} else {
+			f *= pow10[n.exp10]
+		}
+		if n.neg {
+			f = -f
+		}
+		*dst = f
+		return true
 	}
 	v, err := strconv.ParseFloat(unsafe.String(&raw[0], len(raw)), 64)
 	if err != nil {

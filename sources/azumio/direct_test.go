@@ -2,10 +2,16 @@ package azumio
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/goccy/go-json"
+
+	"github.com/etl-toolkit/etl/sources/azumio/azumiotest"
 )
 
 // TestDirectDecodeMatchesGoJSON decodes pages with the scanner's direct
@@ -92,4 +98,88 @@ func TestDirectDecodeNotAnObject(t *testing.T) {
 	if p.items[0].bad != nil || p.items[1].bad == nil {
 		t.Errorf("got bad %v, %v, want nil, an error", p.items[0].bad, p.items[1].bad)
 	}
+}
+
+// TestDirectNumbersMatchStrconv checks the number fast paths against strconv
+// (which go-json agrees with, see above) on edge cases and on random numbers of
+// every shape.
+func TestDirectNumbersMatchStrconv(t *testing.T) {
+	cases := []string{"0", "-0", "1", "-1", "9223372036854775807", "-9223372036854775808", "9223372036854775808",
+		"123456789012345678", "999999999999999999", "0.1", "0.3", "-2.5e-3", "1e22", "1e23", "9007199254740993",
+		"123456789012345.6", "1.7976931348623157e308", "5e-324", "1E+2", "0.000001", "4.35", "1391648696402",
+		"01", "1.", ".5", "-", "1e", "+1", "1e+", "0x10", "Inf", "NaN", "1_0", ""}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		mant := rnd.Int64N(1 << rnd.IntN(63))
+		var s string
+		switch rnd.IntN(4) {
+		case 0:
+			s = strconv.FormatInt(mant-rnd.Int64N(1<<20), 10)
+		case 1:
+			s = strconv.FormatFloat(float64(mant)/pow10[rnd.IntN(len(pow10))], 'f', -1, 64)
+		case 2:
+			s = strconv.FormatFloat(rnd.NormFloat64()*pow10[rnd.IntN(len(pow10))], 'g', rnd.IntN(17)+1, 64)
+		default:
+			s = fmt.Sprintf("%d.%de%d", rnd.IntN(1000), rnd.IntN(100000), rnd.IntN(60)-30)
+		}
+		cases = append(cases, s)
+	}
+	for _, s := range cases {
+		raw := []byte(s)
+		var gotF float64
+		gotOK := len(raw) > 0 && directFloat(raw, &gotF)
+		wantF, err := strconv.ParseFloat(s, 64)
+		_, grammar := parseNumber(raw)
+		wantOK := err == nil && grammar
+		if gotOK != wantOK || (wantOK && math.Float64bits(gotF) != math.Float64bits(wantF)) {
+			t.Errorf("float %q: got %v %v, want %v %v", s, gotF, gotOK, wantF, wantOK)
+		}
+		var gotI int64
+		gotOK = len(raw) > 0 && directInt(raw, &gotI)
+		wantI, err := strconv.ParseInt(s, 10, 64)
+		wantOK = err == nil && grammar
+		if gotOK != wantOK || gotI != wantI && wantOK {
+			t.Errorf("int %q: got %v %v, want %v %v", s, gotI, gotOK, wantI, wantOK)
+		}
+	}
+}
+
+// BenchmarkDecodePage measures decoding one page of 1,000 steps check-ins as
+// the emulator renders them (the benchmarks' page), per check-in.
+func BenchmarkDecodePage(b *testing.B) {
+	srv := azumiotest.New(azumiotest.Options{Seed: 1, Users: 1, Checkins: 1000, Types: []string{"steps"}, NoFragments: true})
+	req := httptest.NewRequest("GET", "/api2/checkins?type=steps&since=0&limit=1000", nil)
+	req.Header.Set("X-Client-ID", srv.ClientID())
+	req.Header.Set("Authorization", "OAuth "+srv.Tokens()["10001"].AccessToken)
+	w := httptest.NewRecorder()
+	srv.ServeHTTP(w, req)
+	body := w.Body.Bytes()
+	var p page
+	for b.Loop() {
+		if err := p.decode(body); err != nil || !p.direct || len(p.items) != 1000 {
+			b.Fatal(err, p.direct, len(p.items))
+		}
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/checkin")
+}
+
+// BenchmarkDecodePageGoJSON measures what decoding the benchmarks' page cost
+// before direct.go: go-json's pass, on top of the scanner's.
+func BenchmarkDecodePageGoJSON(b *testing.B) {
+	srv := azumiotest.New(azumiotest.Options{Seed: 1, Users: 1, Checkins: 1000, Types: []string{"steps"}, NoFragments: true})
+	req := httptest.NewRequest("GET", "/api2/checkins?type=steps&since=0&limit=1000", nil)
+	req.Header.Set("X-Client-ID", srv.ClientID())
+	req.Header.Set("Authorization", "OAuth "+srv.Tokens()["10001"].AccessToken)
+	w := httptest.NewRecorder()
+	srv.ServeHTTP(w, req)
+	body := w.Body.Bytes()
+	var typed pageJSON
+	for b.Loop() {
+		typed.Checkins = typed.Checkins[:0]
+		if err := json.UnmarshalWithOption(body, &typed, json.DecodeNoCopyString()); err != nil || len(typed.Checkins) != 1000 {
+			b.Fatal(err, len(typed.Checkins))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/checkin")
 }
