@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"testing"
-	"time"
 
 	"github.com/etl-toolkit/etl/core"
 	"github.com/etl-toolkit/etl/plugins"
@@ -46,15 +45,15 @@ func TestMain(m *testing.M) {
 }
 
 // profileEnv, set to a file name prefix, makes every plugin process this
-// test binary serves write a CPU profile of its first profileSeconds to
-// PREFIX.PID (go test -bench Sink, then go tool pprof): the plugin's side of
-// BenchmarkSink, which -cpuprofile does not see. The host kills a plugin when
-// done with it, so the profile stops on a timer rather than at exit:
-// profileFor, shorter than one 1 M-row run (0.3-0.5 s).
-const (
-	profileEnv = "PLUGINS_TEST_PLUGIN_CPUPROFILE"
-	profileFor = 250 * time.Millisecond
-)
+// test binary serves write a CPU profile of its whole life to PREFIX.PID: the
+// plugin's side of BenchmarkSink, which -cpuprofile does not see.
+//
+//	PLUGINS_TEST_PLUGIN_CPUPROFILE=/tmp/plugin go test -run - -bench Sink/external ./plugins
+//	go tool pprof -top /tmp/plugin.*
+//
+// The server stops the profile when the host is done with the plugin, just
+// before the process exits.
+const profileEnv = "PLUGINS_TEST_PLUGIN_CPUPROFILE"
 
 func profilePlugin() {
 	prefix := os.Getenv(profileEnv)
@@ -69,12 +68,8 @@ func profilePlugin() {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		f.Close()
-		return
 	}
-	time.AfterFunc(profileFor, func() {
-		pprof.StopCPUProfile()
-		f.Close()
-	})
+	// f stays open: the process exits after the server stops the profile.
 }
 
 // hostEnv makes the test binary a host that opens the sink of the plugin the

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -69,6 +70,10 @@ func Serve(p Plugin) {
 			Name: p.Name, Output: stderr, JSONFormat: true, Level: hclog.Warn,
 		}),
 	})
+	// A CPU profile the program started (the plugins tests' profile of a
+	// served plugin) is complete only once stopped; without one this does
+	// nothing.
+	pprof.StopCPUProfile()
 	os.Exit(0)
 }
 
