@@ -113,10 +113,16 @@
 //
 // # Speed
 //
-// A page is decoded in two passes over its bytes: goccy/go-json decodes the
-// values into typed structs (checkinJSON), and a hand-written scanner (scan.go,
-// decode.go) finds which members were present, null or unknown, which go-json
-// cannot say; both append straight into Arrow builders, with no per-record map.
+// A page is decoded in one pass over its bytes: a hand-written scanner (scan.go,
+// decode.go) finds every member, which ones were present, null or unknown (which
+// go-json cannot say), and converts the known members' values into typed structs
+// (checkinJSON, direct.go); goccy/go-json decodes a page only when the scanner
+// meets a value it must not decide (an escaped string, a value of the wrong
+// kind, a key differing from a known one only in case), so both paths give the
+// same values. Rows are appended straight into Arrow builders, with no
+// per-record map. On the benchmarks' page (1,000 steps check-ins, 485 bytes
+// each) decoding takes about 0.6 µs per check-in on one core, where go-json's
+// pass alone took 0.45 µs on top of the scanner's (BenchmarkDecodePage*).
 // bench_test.go measures a replay and a loopback export of a million steps
 // check-ins into zstd Parquet, each in a process of its own for its peak RSS.
 package azumio
