@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/oauth2"
 
-	"github.com/etl-toolkit/etl/core"
 	"github.com/etl-toolkit/etl/sources/asi"
 	"github.com/etl-toolkit/etl/sources/asi/asitest"
 )
@@ -47,18 +46,9 @@ func (f *asiFlags) register(fs *pflag.FlagSet) {
 // config returns the asi source config of the pipeline file args[0] (if given)
 // with the flags applied. Problems are exit code 2.
 func (f *asiFlags) config(cmd *cobra.Command, args []string) (asi.Config, error) {
-	cfg := asi.DefaultConfig()
-	if len(args) == 1 {
-		p, err := core.LoadPipeline(args[0])
-		if err != nil {
-			return cfg, exitWith(exitInvalid, err)
-		}
-		if p.Source.Plugin != "asi" {
-			return cfg, exitWith(exitInvalid, fmt.Errorf("%s: the source is %q, not asi", args[0], p.Source.Plugin))
-		}
-		if cfg, err = asi.DecodeConfig(p.Source.Config); err != nil {
-			return cfg, exitWith(exitInvalid, err)
-		}
+	cfg, err := pipelineSourceConfig(args, "asi", asi.DefaultConfig(), asi.DecodeConfig)
+	if err != nil {
+		return cfg, err
 	}
 	fl := cmd.Flags()
 	if fl.Changed("base-url") {

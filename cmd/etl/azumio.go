@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/etl-toolkit/etl/core"
 	"github.com/etl-toolkit/etl/sources/azumio"
 	"github.com/etl-toolkit/etl/sources/azumio/azumiotest"
 )
@@ -49,18 +48,9 @@ func (f *azumioFlags) register(fs *pflag.FlagSet, users bool) {
 // config returns the source config of the pipeline file args[0] (if given) with
 // the flags applied, checked. Problems are exit code 2.
 func (f *azumioFlags) config(cmd *cobra.Command, args []string) (azumio.Config, error) {
-	cfg := azumio.DefaultConfig()
-	if len(args) == 1 {
-		p, err := core.LoadPipeline(args[0])
-		if err != nil {
-			return cfg, exitWith(exitInvalid, err)
-		}
-		if p.Source.Plugin != "azumio" {
-			return cfg, exitWith(exitInvalid, fmt.Errorf("%s: the source is %q, not azumio", args[0], p.Source.Plugin))
-		}
-		if cfg, err = azumio.DecodeConfig(p.Source.Config); err != nil {
-			return cfg, exitWith(exitInvalid, err)
-		}
+	cfg, err := pipelineSourceConfig(args, "azumio", azumio.DefaultConfig(), azumio.DecodeConfig)
+	if err != nil {
+		return cfg, err
 	}
 	fl := cmd.Flags()
 	if fl.Changed("base-url") {

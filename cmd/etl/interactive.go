@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/etl-toolkit/etl/core"
 )
 
 // signalled returns cmd's context, cancelled by SIGINT or SIGTERM.
@@ -37,4 +40,25 @@ func openBrowser(url string) {
 	if cmd.Start() == nil {
 		go cmd.Wait()
 	}
+}
+
+// pipelineSourceConfig returns the source config of the pipeline file args[0],
+// which must use plugin, decoded by decode; def when no file is given. Problems
+// are exit code 2.
+func pipelineSourceConfig[T any](args []string, plugin string, def T, decode func(core.Config) (T, error)) (T, error) {
+	if len(args) != 1 {
+		return def, nil
+	}
+	p, err := core.LoadPipeline(args[0])
+	if err != nil {
+		return def, exitWith(exitInvalid, err)
+	}
+	if p.Source.Plugin != plugin {
+		return def, exitWith(exitInvalid, fmt.Errorf("%s: the source is %q, not %s", args[0], p.Source.Plugin, plugin))
+	}
+	cfg, err := decode(p.Source.Config)
+	if err != nil {
+		return def, exitWith(exitInvalid, err)
+	}
+	return cfg, nil
 }
