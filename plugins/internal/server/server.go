@@ -171,6 +171,27 @@ func (c *component) env(broker *plugin.GRPCBroker, req *pb.ConfigureRequest) (co
 	return env, nil
 }
 
+// configure builds a service's component once, for its Configure call: a second
+// Configure is refused (configured is true), a factory error closes the
+// dead-letter connection, and every error becomes a gRPC status.
+func configure[T any](ctx context.Context, c *component, broker *plugin.GRPCBroker, req *pb.ConfigureRequest,
+	f core.Factory[T], configured bool) (T, core.Env, error) {
+	var zero T
+	if configured {
+		return zero, core.Env{}, wire.ToStatus(errConfigured)
+	}
+	env, err := c.env(broker, req)
+	if err != nil {
+		return zero, core.Env{}, wire.ToStatus(err)
+	}
+	v, err := f.New(ctx, env)
+	if err != nil {
+		c.closeConn()
+		return zero, core.Env{}, wire.ToStatus(err)
+	}
+	return v, env, nil
+}
+
 // closeConn closes the dead-letter connection.
 func (c *component) closeConn() {
 	c.mu.Lock()

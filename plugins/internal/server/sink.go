@@ -35,17 +35,9 @@ func (s *sinkServer) Spec(context.Context, *pb.SpecRequest) (*pb.SpecResponse, e
 func (s *sinkServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.sink != nil {
-		return nil, wire.ToStatus(errConfigured)
-	}
-	env, err := s.env(s.broker, req)
+	sink, env, err := configure(ctx, &s.component, s.broker, req, s.factory, s.sink != nil)
 	if err != nil {
-		return nil, wire.ToStatus(err)
-	}
-	sink, err := s.factory.New(ctx, env)
-	if err != nil {
-		s.closeConn()
-		return nil, wire.ToStatus(err)
+		return nil, err
 	}
 	s.sink, s.mem = sink, env.Mem
 	resp := &pb.ConfigureResponse{}

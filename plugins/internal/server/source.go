@@ -31,17 +31,9 @@ func (s *sourceServer) Spec(context.Context, *pb.SpecRequest) (*pb.SpecResponse,
 func (s *sourceServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.src != nil {
-		return nil, wire.ToStatus(errConfigured)
-	}
-	env, err := s.env(s.broker, req)
+	src, _, err := configure(ctx, &s.component, s.broker, req, s.factory, s.src != nil)
 	if err != nil {
-		return nil, wire.ToStatus(err)
-	}
-	src, err := s.factory.New(ctx, env)
-	if err != nil {
-		s.closeConn()
-		return nil, wire.ToStatus(err)
+		return nil, err
 	}
 	s.src = src
 	return &pb.ConfigureResponse{}, nil

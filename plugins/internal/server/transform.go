@@ -34,17 +34,9 @@ func (s *transformServer) Spec(context.Context, *pb.SpecRequest) (*pb.SpecRespon
 func (s *transformServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.tr != nil {
-		return nil, wire.ToStatus(errConfigured)
-	}
-	env, err := s.env(s.broker, req)
+	tr, env, err := configure(ctx, &s.component, s.broker, req, s.factory, s.tr != nil)
 	if err != nil {
-		return nil, wire.ToStatus(err)
-	}
-	tr, err := s.factory.New(ctx, env)
-	if err != nil {
-		s.closeConn()
-		return nil, wire.ToStatus(err)
+		return nil, err
 	}
 	s.tr, s.mem = tr, env.Mem
 	return &pb.ConfigureResponse{}, nil
