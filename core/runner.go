@@ -39,6 +39,15 @@ func pendingKey(pipeline string) string    { return pipeline + "/pending" }
 func runKey(pipeline string) string        { return pipeline + "/run" }
 func unitPrefix(pipeline string) string    { return pipeline + "/unit/" }
 
+// scopedKey is key for a run with RunOptions.Scope set: its own copy under the
+// scope, so runs over disjoint units never write the same record.
+func scopedKey(key, scope string) string {
+	if scope == "" {
+		return key
+	}
+	return key + "/" + scope
+}
+
 // UnitState is what the state store keeps per unit.
 type UnitState struct {
 	// Position is where the unit resumes; nil before its first commit.
@@ -91,6 +100,12 @@ type RunOptions struct {
 	// QueueBatches bounds the batches in flight between readers and sinks
 	// (default 2 × concurrency). With the source's batch size it bounds memory.
 	QueueBatches int
+	// Scope, if set, gives the run its own commit record and run record
+	// (keys "<pipeline>/pending/<scope>" and "<pipeline>/run/<scope>"), so that
+	// runs of one pipeline over disjoint units — scale-out workers each running
+	// one unit — commit side by side. A run finishes only the unfinished commit
+	// of its own scope. Unit positions are shared and revision-checked as ever.
+	Scope string
 }
 
 // Summary is what a run did.
@@ -516,7 +531,7 @@ func (r *runState) commit(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("core: commit record: %w", err)
 	}
-	revs, err := r.opts.Store.Update(ctx, Write{Key: pendingKey(name), Value: raw})
+	revs, err := r.opts.Store.Update(ctx, Write{Key: scopedKey(pendingKey(name), r.opts.Scope), Value: raw})
 	if err != nil {
 		return fmt.Errorf("core: commit: %w", err)
 	}
@@ -558,7 +573,7 @@ func (r *runState) finish(ctx context.Context, rec commitRecord, pendingRev uint
 		writes = append(writes, Write{Key: unitKey(name, u), Value: raw, Rev: r.revs[u]})
 		units = append(units, u)
 	}
-	writes = append(writes, Write{Key: pendingKey(name), Rev: pendingRev})
+	writes = append(writes, Write{Key: scopedKey(pendingKey(name), r.opts.Scope), Rev: pendingRev})
 	revs, err := r.opts.Store.Update(ctx, writes...)
 	if err != nil {
 		return fmt.Errorf("core: commit: %w", err)
@@ -573,7 +588,7 @@ func (r *runState) finish(ctx context.Context, rec commitRecord, pendingRev uint
 func (r *runState) recoverCommit(ctx context.Context) error {
 	pl := r.pl
 	name := pl.Pipeline.Name
-	raw, rev, err := r.opts.Store.Get(ctx, pendingKey(name))
+	raw, rev, err := r.opts.Store.Get(ctx, scopedKey(pendingKey(name), r.opts.Scope))
 	if err != nil || raw == nil {
 		return err
 	}
@@ -618,7 +633,7 @@ func (r *runState) saveRunRecord(ctx context.Context, sum *Summary, runErr error
 		rec.Error = runErr.Error()
 	}
 	raw, _ := json.Marshal(rec)
-	key := runKey(r.pl.Pipeline.Name)
+	key := scopedKey(runKey(r.pl.Pipeline.Name), r.opts.Scope)
 	_, rev, err := r.opts.Store.Get(ctx, key)
 	if err == nil {
 		_, err = r.opts.Store.Update(ctx, Write{Key: key, Value: raw, Rev: rev})

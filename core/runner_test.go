@@ -288,37 +288,52 @@ func TestRunRollsCommitEachRoll(t *testing.T) {
 }
 
 func TestRunFinishesACommitACrashLeft(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
-	defer mem.AssertSize(t, 0)
-	src := &seqSource{mem: mem, units: []string{"a", "b"}, rows: 500, batch: 50}
-	sink := newMemSink()
-	sink.failCommit = errors.New("power cut")
-	pl := newTestPlan(t, src, sink)
-	store := openStore(t, pl)
+	for _, scope := range []string{"", "worker-1"} {
+		t.Run("scope="+scope, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+			defer mem.AssertSize(t, 0)
+			src := &seqSource{mem: mem, units: []string{"a", "b"}, rows: 500, batch: 50}
+			sink := newMemSink()
+			sink.failCommit = errors.New("power cut")
+			pl := newTestPlan(t, src, sink)
+			store := openStore(t, pl)
+			ctx := context.Background()
+			key := scopedKey(pendingKey("test"), scope)
 
-	// The commit record is written, then the sink's commit fails: as if the
-	// process died between steps 2 and 3.
-	if _, err := pl.Run(context.Background(), RunOptions{Store: store}); err == nil {
-		t.Fatal("run with a failing commit: got nil error")
-	}
-	if len(sink.visible) != 0 {
-		t.Fatalf("nothing may be visible yet, got %d rows", len(sink.visible))
-	}
-	if raw, _, _ := store.Get(context.Background(), pendingKey("test")); raw == nil {
-		t.Fatal("no commit record left behind")
-	}
+			// The commit record is written, then the sink's commit fails: as if the
+			// process died between steps 2 and 3.
+			if _, err := pl.Run(ctx, RunOptions{Store: store, Scope: scope}); err == nil {
+				t.Fatal("run with a failing commit: got nil error")
+			}
+			if len(sink.visible) != 0 {
+				t.Fatalf("nothing may be visible yet, got %d rows", len(sink.visible))
+			}
+			if raw, _, _ := store.Get(ctx, key); raw == nil {
+				t.Fatalf("no commit record left behind at %s", key)
+			}
+			if scope != "" {
+				// Another scope's run neither sees nor finishes it.
+				if raw, _, _ := store.Get(ctx, pendingKey("test")); raw != nil {
+					t.Fatal("a scoped run wrote the unscoped commit record")
+				}
+			}
 
-	sink.failCommit = nil
-	sum, err := pl.Run(context.Background(), RunOptions{Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum.Rows() != 0 {
-		t.Errorf("rerun read %d rows, want 0 (the recovered commit covers them)", sum.Rows())
-	}
-	checkValues(t, sink.values(), want(src.units, 500))
-	if raw, _, _ := store.Get(context.Background(), pendingKey("test")); raw != nil {
-		t.Error("commit record still there after recovery")
+			sink.failCommit = nil
+			sum, err := pl.Run(ctx, RunOptions{Store: store, Scope: scope})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Rows() != 0 {
+				t.Errorf("rerun read %d rows, want 0 (the recovered commit covers them)", sum.Rows())
+			}
+			checkValues(t, sink.values(), want(src.units, 500))
+			if raw, _, _ := store.Get(ctx, key); raw != nil {
+				t.Error("commit record still there after recovery")
+			}
+			if raw, _, _ := store.Get(ctx, scopedKey(runKey("test"), scope)); raw == nil {
+				t.Error("no run record for the scope")
+			}
+		})
 	}
 }
 
