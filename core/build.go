@@ -18,22 +18,44 @@ type Plan struct {
 	Transforms []Transform
 	Sinks      []Sink
 
-	logger *slog.Logger
-	dead   *deadLetterFile
+	logger   *slog.Logger
+	dead     *deadLetterFile
+	counters *Counters
+}
+
+// Counters returns the counters the plan's components add to (see Counters).
+func (pl *Plan) Counters() *Counters { return pl.counters }
+
+// BuildOption changes how Build builds a plan.
+type BuildOption func(*buildOptions)
+
+type buildOptions struct {
+	limiters Limiters
+}
+
+// WithLimiters gives every component l to make its request-rate limiters
+// instead of LocalLimiters (e.g. a budget shared by scale-out workers).
+func WithLimiters(l Limiters) BuildOption {
+	return func(o *buildOptions) { o.limiters = l }
 }
 
 // Build builds every component of p through its registered factory. It reports
 // every problem of every component at once (each factory's ConfigErrors point at
 // the pipeline file). Built-in components do no I/O yet; external plugins are
 // started (their processes check their own configs). Close the plan when done.
-func Build(ctx context.Context, p *Pipeline, logger *slog.Logger) (*Plan, error) {
+func Build(ctx context.Context, p *Pipeline, logger *slog.Logger, opts ...BuildOption) (*Plan, error) {
 	if logger == nil {
 		logger = slog.Default()
+	}
+	bo := buildOptions{limiters: LocalLimiters}
+	for _, o := range opts {
+		o(&bo)
 	}
 	pl := &Plan{
 		Pipeline: p,
 		logger:   logger.With("pipeline", p.Name),
 		dead:     &deadLetterFile{path: p.DeadLetterPath(), pipeline: p.Name},
+		counters: &Counters{},
 	}
 	var errs ConfigErrors
 	env := func(c Component) Env {
@@ -43,6 +65,8 @@ func Build(ctx context.Context, p *Pipeline, logger *slog.Logger) (*Plan, error)
 			Logger:      pl.logger.With("component", c.Path, "plugin", c.Plugin),
 			DeadLetters: pl.dead,
 			Mem:         memory.DefaultAllocator,
+			Limiter:     bo.limiters,
+			Counters:    pl.counters,
 		}
 	}
 	ext := getExternal()

@@ -693,3 +693,35 @@ func TestInterpolationInKeys(t *testing.T) {
 		t.Errorf("got %v, want %v", cfg.Fields, want)
 	}
 }
+
+func TestBuildGivesComponentsLimitersAndCounters(t *testing.T) {
+	var got core.Env
+	core.RegisterSink("test-sink-env", core.Factory[core.Sink]{Doc: "records its env", Options: struct{}{}, New: func(_ context.Context, env core.Env) (core.Sink, error) {
+		got = env
+		return stubSink{}, nil
+	}})
+	p, err := core.ParsePipeline("p.yaml", []byte("version: 1\nname: env\nsource: {plugin: test-src}\nsinks: [{plugin: test-sink-env}]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked string
+	shared := core.LocalLimiters("", 0, 0)
+	pl, err := core.Build(context.Background(), p, nil, core.WithLimiters(func(key string, _ float64, _ int) core.Limiter {
+		asked = key
+		return shared
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	if got.Limiter == nil || got.Counters == nil {
+		t.Fatalf("env: Limiter %v, Counters %v: want both set", got.Limiter != nil, got.Counters != nil)
+	}
+	if l := got.Limiter("api/x", 1, 1); l != shared || asked != "api/x" {
+		t.Errorf("env.Limiter did not come from WithLimiters (asked %q)", asked)
+	}
+	got.Counters.Add("sink.events", 3)
+	if n := pl.Counters().Snapshot()["sink.events"]; n != 3 {
+		t.Errorf("plan counters: got %d, want 3", n)
+	}
+}

@@ -37,6 +37,12 @@ type Env struct {
 	// Mem allocates the component's Arrow memory (memory.DefaultAllocator in a
 	// run; a checked allocator in tests).
 	Mem memory.Allocator
+	// Limiter makes the request-rate limiters of the component's API clients
+	// (LocalLimiters unless Build is given WithLimiters). Never nil in a build.
+	Limiter Limiters
+	// Counters counts the component's named events for the summary and the
+	// metrics (shared by the plan's components). Never nil in a build.
+	Counters *Counters
 }
 
 var registry = struct {
