@@ -16,7 +16,6 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	json "github.com/goccy/go-json"
-	"golang.org/x/time/rate"
 
 	"github.com/etl-toolkit/etl/core"
 )
@@ -30,7 +29,7 @@ type Client struct {
 	base    *url.URL
 	hc      *http.Client
 	tokens  TokenSource // nil: unauthenticated requests
-	limiter *rate.Limiter
+	limiter core.Limiter
 	retries int
 	wait0   time.Duration
 	log     *slog.Logger
@@ -63,6 +62,10 @@ type ClientOptions struct {
 	RetryWait time.Duration
 	// Logger receives retries and waits (default: discard).
 	Logger *slog.Logger
+	// Limiters makes the request-rate limiter (default core.LocalLimiters);
+	// Budget names the budget it draws on (default: the base URL's host).
+	Limiters core.Limiters
+	Budget   string
 }
 
 // NewClient returns a client for opts.BaseURL.
@@ -86,7 +89,13 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if opts.RetryWait <= 0 {
 		opts.RetryWait = 200 * time.Millisecond
 	}
-	return &Client{wait0: opts.RetryWait, base: u, hc: opts.HTTP, tokens: opts.Tokens, limiter: rate.NewLimiter(rate.Limit(opts.Rate), opts.Burst),
+	if opts.Limiters == nil {
+		opts.Limiters = core.LocalLimiters
+	}
+	if opts.Budget == "" {
+		opts.Budget = u.Host
+	}
+	return &Client{wait0: opts.RetryWait, base: u, hc: opts.HTTP, tokens: opts.Tokens, limiter: opts.Limiters("asi "+opts.Budget, opts.Rate, opts.Burst),
 		retries: opts.Retries, log: opts.Logger}, nil
 }
 
@@ -297,28 +306,9 @@ func (c *Client) once(ctx context.Context, method, target string, payload []byte
 	}
 }
 
-// wait blocks until the rate limiter allows a request, saying so on the
-// unit's status line when the wait is noticeable.
-func (c *Client) wait(ctx context.Context) error {
-	r := c.limiter.Reserve()
-	d := r.Delay()
-	if d <= 0 {
-		return nil
-	}
-	if d > 100*time.Millisecond {
-		core.ReportStatus(ctx, "waiting: request rate limit")
-		defer core.ReportStatus(ctx, "")
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		r.Cancel()
-		return ctx.Err()
-	}
-}
+// wait blocks until the rate limiter allows a request (saying so on the
+// unit's status line when the wait is noticeable).
+func (c *Client) wait(ctx context.Context) error { return c.limiter.Wait(ctx) }
 
 // stripURL drops the URL net/http repeats in its errors (we name it once).
 func stripURL(err error) error {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +30,8 @@ type lake struct {
 	t   testing.TB
 	emu *asitest.Server
 	dir string
+	// build are the options the pipelines are built with.
+	build []core.BuildOption
 }
 
 func newLake(t testing.TB, opts asitest.Options) *lake {
@@ -91,7 +94,7 @@ func (l *lake) run(source string) (*core.Summary, error) {
 	if err != nil {
 		l.t.Fatalf("pipeline: %v", err)
 	}
-	pl, err := core.Build(context.Background(), p, testLogger())
+	pl, err := core.Build(context.Background(), p, testLogger(), l.build...)
 	if err != nil {
 		l.t.Fatalf("build: %v", err)
 	}
@@ -482,6 +485,38 @@ func TestEmulatorInProcess(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(l.dir, "tokens.json")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the emulator's tokens were written to a file")
+	}
+}
+
+// countingLimiter counts the requests it lets through.
+type countingLimiter struct{ n atomic.Int64 }
+
+func (c *countingLimiter) Wait(context.Context) error { c.n.Add(1); return nil }
+
+// TestRequestsGoThroughTheGivenLimiters: the source's API client paces every
+// request with the limiter Build was given (scale-out workers share one).
+func TestRequestsGoThroughTheGivenLimiters(t *testing.T) {
+	lim := &countingLimiter{}
+	var keys []string
+	l := &lake{t: t, dir: t.TempDir(), build: []core.BuildOption{core.WithLimiters(func(key string, perSecond float64, burst int) core.Limiter {
+		if perSecond != 3 || burst != 4 {
+			t.Errorf("limiter asked for %v/s burst %d, want 3/s burst 4", perSecond, burst)
+		}
+		keys = append(keys, key)
+		return lim
+	})}}
+	l.mustRun(`
+    base_url: emulator
+    rate: 3
+    burst: 4
+    streams: [metadata]
+    emulator: { seed: 3, activities: 1, athletes: 2, devices: 2, session: 10m }`)
+	if len(keys) != 1 || !strings.HasPrefix(keys[0], "asi 127.0.0.1:") || !strings.Contains(keys[0], " client ") {
+		t.Errorf("budget keys: got %q, want one \"asi 127.0.0.1:PORT client ID\"", keys)
+	}
+	// Login aside, the metadata unit lists at least athletes, devices and activities.
+	if n := lim.n.Load(); n < 3 {
+		t.Errorf("limiter passed %d requests, want every API request (at least 3)", n)
 	}
 }
 

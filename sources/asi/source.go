@@ -51,7 +51,7 @@ func newFromEnv(_ context.Context, env core.Env) (core.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newSource(cfg, Options{Mem: env.Mem, Logger: env.Logger, DeadLetters: env.DeadLetters}), nil
+	return newSource(cfg, Options{Mem: env.Mem, Logger: env.Logger, DeadLetters: env.DeadLetters, Limiters: env.Limiter}), nil
 }
 
 // Options are what a Source needs besides its Config.
@@ -65,6 +65,19 @@ type Options struct {
 	DeadLetters core.DeadLetters
 	// HTTP is the HTTP client (default: one with Config.Timeout).
 	HTTP *http.Client
+	// Limiters makes the API client's request-rate limiter (default
+	// core.LocalLimiters); its budget is the API client id's at the host.
+	Limiters core.Limiters
+}
+
+// budget names the request budget the API counts a connection's requests
+// against: the client id at the host (neither is a secret).
+func budget(ao AuthOptions) string {
+	host := ao.BaseURL
+	if u, err := url.Parse(ao.BaseURL); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	return host + " client " + ao.ClientID
 }
 
 // Source is the `asi` source. Its units are "metadata" (the metadata
@@ -78,6 +91,8 @@ type Source struct {
 	log  *slog.Logger
 	dead core.DeadLetters
 	hc   *http.Client
+	// limiters makes the API client's rate limiter.
+	limiters core.Limiters
 
 	mu   sync.Mutex
 	conn *connection
@@ -120,7 +135,7 @@ func newSource(cfg Config, opts Options) *Source {
 		t.MaxIdleConnsPerHost = 32
 		opts.HTTP = &http.Client{Timeout: cfg.Timeout, Transport: t}
 	}
-	return &Source{cfg: cfg, mem: opts.Mem, log: opts.Logger, dead: opts.DeadLetters, hc: opts.HTTP}
+	return &Source{cfg: cfg, mem: opts.Mem, log: opts.Logger, dead: opts.DeadLetters, hc: opts.HTTP, limiters: opts.Limiters}
 }
 
 // connect logs in on first use: with base_url: emulator it first starts the
@@ -155,7 +170,8 @@ func (s *Source) connect(ctx context.Context) (*connection, error) {
 	}
 	c.auth = NewAuth(ao)
 	client, err := NewClient(ClientOptions{BaseURL: ao.BaseURL, Tokens: c.auth, HTTP: s.hc, Rate: s.cfg.Rate,
-		Burst: s.cfg.Burst, Retries: s.cfg.Retries, RetryWait: s.cfg.RetryWait, Logger: s.log})
+		Burst: s.cfg.Burst, Retries: s.cfg.Retries, RetryWait: s.cfg.RetryWait, Logger: s.log,
+		Limiters: s.limiters, Budget: budget(ao)})
 	if err == nil {
 		c.client = client
 		err = c.whoami(ctx, s.cfg.API.Me)

@@ -18,7 +18,6 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/goccy/go-json"
 	"golang.org/x/oauth2"
-	"golang.org/x/time/rate"
 
 	"github.com/etl-toolkit/etl/core"
 )
@@ -30,14 +29,15 @@ import (
 // store), and optionally archives every page or replays an archive instead of
 // calling the API. Safe for concurrent use.
 type Client struct {
-	cfg     Config
-	base    *url.URL
-	hc      *http.Client
-	tokens  *Tokens
-	limiter *rate.Limiter // nil: unlimited
-	log     *slog.Logger
-	archive *archiveWriter
-	replay  *replayReader
+	cfg      Config
+	base     *url.URL
+	hc       *http.Client
+	tokens   *Tokens
+	limiter  core.Limiter // nil: unlimited
+	limiters core.Limiters
+	log      *slog.Logger
+	archive  *archiveWriter
+	replay   *replayReader
 
 	refreshMu sync.Mutex
 }
@@ -81,6 +81,10 @@ func WithHTTPClient(hc *http.Client) ClientOption { return func(c *Client) { c.h
 // WithLogger sets the client's logger.
 func WithLogger(l *slog.Logger) ClientOption { return func(c *Client) { c.log = l } }
 
+// WithLimiters makes the client take its request-rate limiter from l (default
+// core.LocalLimiters), e.g. one budget shared by scale-out workers.
+func WithLimiters(l core.Limiters) ClientOption { return func(c *Client) { c.limiters = l } }
+
 // NewClient returns a client for cfg (checked by the caller, e.g. through
 // DecodeConfig) that takes its tokens from tokens. With cfg.Replay set it reads
 // the archive instead and needs no tokens; with cfg.Archive set it keeps every
@@ -111,11 +115,11 @@ func NewClient(cfg Config, tokens *Tokens, opts ...ClientOption) (*Client, error
 		}}
 	}
 	if cfg.RequestsPerSecond > 0 {
-		burst := cfg.Burst
-		if burst <= 0 {
-			burst = max(1, int(cfg.RequestsPerSecond+0.999))
+		if c.limiters == nil {
+			c.limiters = core.LocalLimiters
 		}
-		c.limiter = rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), burst)
+		// The budget is the client id's at this API (the id is not a secret).
+		c.limiter = c.limiters("azumio "+base.Host+" client "+cfg.ClientID, cfg.RequestsPerSecond, cfg.Burst)
 	}
 	if cfg.Archive != "" {
 		c.archive = newArchiveWriter(cfg.Archive, cfg.ArchiveCompression)
@@ -318,22 +322,8 @@ func (c *Client) once(ctx context.Context, user string, req request, buf *bytes.
 		return &permanentError{err}
 	}
 	if c.limiter != nil {
-		if r := c.limiter.Reserve(); r.Delay() > 0 {
-			d := r.Delay()
-			if d > 50*time.Millisecond {
-				core.ReportStatus(ctx, "waiting: rate limited")
-			}
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				r.Cancel()
-				return ctx.Err()
-			}
-			if d > 50*time.Millisecond {
-				core.ReportStatus(ctx, "")
-			}
+		if err := c.limiter.Wait(ctx); err != nil {
+			return err
 		}
 	}
 	u := *c.base

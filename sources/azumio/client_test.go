@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -395,5 +396,38 @@ func TestCheck(t *testing.T) {
 	cfg.Tokens = filepath.Join(t.TempDir(), "none.json")
 	if err := newSource(t, cfg).Check(ctx); err == nil || !strings.Contains(err.Error(), "etl auth azumio") {
 		t.Errorf("Check without a tokens file: got %v", err)
+	}
+}
+
+// countingLimiter counts the requests it lets through.
+type countingLimiter struct{ n atomic.Int64 }
+
+func (l *countingLimiter) Wait(context.Context) error { l.n.Add(1); return nil }
+
+func TestSourceTakesItsLimiterFromTheGivenLimiters(t *testing.T) {
+	srv := azumiotest.NewServer(t, azumiotest.Options{Seed: 1, Users: 3, Checkins: 4, NoFragments: true})
+	cfg := testConfig(t, srv)
+	cfg.RequestsPerSecond, cfg.Burst = 7, 2
+	lim := &countingLimiter{}
+	var keys []string
+	src := newSource(t, cfg, azumio.WithSourceLimiters(func(key string, perSecond float64, burst int) core.Limiter {
+		if perSecond != 7 || burst != 2 {
+			t.Errorf("limiter asked for %v/s burst %d, want 7/s burst 2", perSecond, burst)
+		}
+		keys = append(keys, key)
+		return lim
+	}))
+	res, errs := readUnits(t, src, nil)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	res.release()
+	u, _ := url.Parse(srv.URL())
+	if want := "azumio " + u.Host + " client " + srv.ClientID(); len(keys) != 1 || keys[0] != want {
+		t.Errorf("budget keys: got %q, want [%q]", keys, want)
+	}
+	// 3 users × (profile + 1 page) = 6 requests, each through the limiter.
+	if n := lim.n.Load(); n != 6 {
+		t.Errorf("limiter passed %d requests, want 6", n)
 	}
 }

@@ -57,7 +57,7 @@ func newFromEnv(_ context.Context, env core.Env) (core.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newSource(cfg, sourceOptions{mem: memory.DefaultAllocator, log: env.Logger, dead: env.DeadLetters}), nil
+	return newSource(cfg, sourceOptions{mem: memory.DefaultAllocator, log: env.Logger, dead: env.DeadLetters, limiters: env.Limiter}), nil
 }
 
 // Option adjusts a Source built by NewSource.
@@ -68,6 +68,8 @@ type sourceOptions struct {
 	log  *slog.Logger
 	dead core.DeadLetters
 	hc   *http.Client
+	// limiters makes the API client's rate limiter (nil: core.LocalLimiters).
+	limiters core.Limiters
 }
 
 // WithAllocator makes the source allocate its records from mem.
@@ -82,6 +84,12 @@ func WithSourceLogger(l *slog.Logger) Option { return func(o *sourceOptions) { o
 
 // WithSourceHTTPClient makes the source send its requests through hc.
 func WithSourceHTTPClient(hc *http.Client) Option { return func(o *sourceOptions) { o.hc = hc } }
+
+// WithSourceLimiters makes the source's API client take its request-rate
+// limiter from l (default core.LocalLimiters).
+func WithSourceLimiters(l core.Limiters) Option {
+	return func(o *sourceOptions) { o.limiters = l }
+}
 
 // Source is the azumio source; see the package documentation. It does no I/O
 // until Units, Read or Check is called. Safe for concurrent use.
@@ -163,7 +171,7 @@ func (s *Source) doStart() error {
 		}
 	}
 	if tokens != nil {
-		c, err := NewClient(cfg, tokens, WithLogger(s.opts.log), WithHTTPClient(s.opts.hc))
+		c, err := NewClient(cfg, tokens, WithLogger(s.opts.log), WithHTTPClient(s.opts.hc), WithLimiters(s.opts.limiters))
 		if err != nil {
 			return err
 		}
