@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,7 +18,8 @@ import (
 // The commit protocol
 //
 // Batches flow from the source's units through the transforms to every sink on
-// one goroutine. At each commit point (a sink asking for a roll, the pipeline's
+// one goroutine; so do the ticks of transforms that release rows on processing
+// time (see Ticker), while live units are read. At each commit point (a sink asking for a roll, the pipeline's
 // commit policy, the end of the run, a stop signal) the runner:
 //
 //  1. asks every sink to Prepare (rows durable, not yet visible) and syncs the
@@ -70,6 +72,7 @@ type RunRecord struct {
 	Commits     int              `json:"commits"`
 	Files       int64            `json:"files"`
 	DeadLetters int64            `json:"dead_letters"`
+	Counts      map[string]int64 `json:"counts,omitempty"`
 	Interrupted bool             `json:"interrupted,omitempty"`
 	Error       string           `json:"error,omitempty"`
 }
@@ -106,7 +109,14 @@ type RunOptions struct {
 	// one unit — commit side by side. A run finishes only the unfinished commit
 	// of its own scope. Unit positions are shared and revision-checked as ever.
 	Scope string
+	// Tick is how often transforms that implement Ticker are ticked while the
+	// run reads live units (default 10ms; negative: never). Each tick costs a
+	// pass over the rows the transforms hold for live units.
+	Tick time.Duration
 }
+
+// DefaultTick is RunOptions.Tick's default.
+const DefaultTick = 10 * time.Millisecond
 
 // Summary is what a run did.
 type Summary struct {
@@ -121,6 +131,9 @@ type Summary struct {
 	Files int64
 	// DeadLetters counts the rows rejected in this run.
 	DeadLetters int64
+	// Counts is what the components added to the plan's Counters during the
+	// run (live-stream gaps, late and duplicate rows...), non-zero ones only.
+	Counts map[string]int64
 	// Interrupted is true when the run stopped because its context was cancelled
 	// (a signal); what was read was committed.
 	Interrupted bool
@@ -152,6 +165,8 @@ type runState struct {
 	log   *slog.Logger
 	prog  *Progress
 	emits []Emit // emits[i] feeds stage i (transforms[i], or the sinks when i == len)
+	// tickers are the indexes of the transforms ticked (see Ticker).
+	tickers []int
 
 	states    map[string]UnitState // committed state per unit (run goroutine only)
 	start     map[string]Position  // where each unit starts; read-only once readers run
@@ -193,7 +208,7 @@ func (pl *Plan) Run(ctx context.Context, opts RunOptions) (*Summary, error) {
 	started := time.Now()
 	sum := &Summary{Pipeline: pl.Pipeline.Name, Started: started}
 	// A plan may run several times (etl serve): count this run's share.
-	deadBefore, filesBefore := pl.dead.Count(), pl.committedFiles()
+	deadBefore, filesBefore, countsBefore := pl.dead.Count(), pl.committedFiles(), pl.counters.Snapshot()
 	// The final commit and state writes must happen even after ctx is cancelled.
 	bg := context.WithoutCancel(ctx)
 
@@ -204,6 +219,7 @@ func (pl *Plan) Run(ctx context.Context, opts RunOptions) (*Summary, error) {
 	sum.Failed = r.failed
 	sum.DeadLetters = pl.dead.Count() - deadBefore
 	sum.Files = pl.committedFiles() - filesBefore
+	sum.Counts = countsSince(countsBefore, pl.counters.Snapshot())
 	r.saveRunRecord(bg, sum, err)
 	if err != nil {
 		return sum, err
@@ -212,6 +228,18 @@ func (pl *Plan) Run(ctx context.Context, opts RunOptions) (*Summary, error) {
 		return sum, fmt.Errorf("%w: %d of %d", ErrUnitsFailed, len(r.failed), sum.Units)
 	}
 	return sum, nil
+}
+
+// countsSince returns the non-zero differences between two snapshots of a
+// plan's Counters.
+func countsSince(before, after map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for k, v := range after {
+		if d := v - before[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
 }
 
 // committedFiles sums what the sinks have made visible over the plan's life.
@@ -311,8 +339,25 @@ func (r *runState) run(ctx, bg context.Context, conc int, sum *Summary) error {
 	}
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
+	var ticks <-chan time.Time // nil: no transform needs processing-time ticks
+	if tickers := r.liveTickers(units); len(tickers) > 0 {
+		t := time.NewTicker(cmp.Or(r.opts.Tick, DefaultTick))
+		defer t.Stop()
+		ticks = t.C
+	}
 
 	var fatal error
+	// step ends the handling of a message or a tick: it commits when a sink
+	// rolled or enough rows were written, and stops reading on a failure.
+	step := func(err error) {
+		if err == nil && (r.wantRoll || (pl.Pipeline.Commit.Rows > 0 && r.sinceRows >= pl.Pipeline.Commit.Rows)) {
+			err = r.commit(bg)
+		}
+		if err != nil {
+			fatal = err
+			stopReading()
+		}
+	}
 	done := ctx.Done()
 	for {
 		select {
@@ -328,16 +373,10 @@ func (r *runState) run(ctx, bg context.Context, conc int, sum *Summary) error {
 				m.batch.Release() // draining after a failure: nothing more is written
 				continue
 			}
-			if err := r.handle(bg, ctx, m); err != nil {
-				fatal = err
-				stopReading()
-				continue
-			}
-			if r.wantRoll || (pl.Pipeline.Commit.Rows > 0 && r.sinceRows >= pl.Pipeline.Commit.Rows) {
-				if err := r.commit(bg); err != nil {
-					fatal = err
-					stopReading()
-				}
+			step(r.handle(bg, ctx, m))
+		case now := <-ticks:
+			if fatal == nil {
+				step(r.tick(bg, now))
 			}
 		case <-ticker.C:
 			if fatal == nil {
@@ -382,6 +421,49 @@ func (r *runState) handle(bg, ctx context.Context, m msg) error {
 		r.log.Error("unit failed", "unit", m.unit, "err", m.err)
 	}
 	r.dirty[m.unit] = st
+	return nil
+}
+
+// liveTickers tells every transform that implements Ticker which of units
+// are live, and returns the indexes of those transforms; none when the run
+// has no live unit or ticks are off.
+func (r *runState) liveTickers(units []string) []int {
+	ls, ok := r.pl.Source.(LiveSource)
+	if !ok || r.opts.Tick < 0 {
+		return nil
+	}
+	var idx []int
+	for i, t := range r.pl.Transforms {
+		if _, ok := t.(Ticker); ok {
+			idx = append(idx, i)
+		}
+	}
+	live := false
+	for _, u := range units {
+		if len(idx) == 0 || !ls.Live(u) {
+			continue
+		}
+		live = true
+		for _, i := range idx {
+			r.pl.Transforms[i].(Ticker).LiveUnit(u)
+		}
+	}
+	if !live {
+		return nil
+	}
+	r.tickers = idx
+	return idx
+}
+
+// tick gives the transforms that tick the wall clock's reading now; what they
+// release goes down the pipeline like the output of Apply.
+func (r *runState) tick(ctx context.Context, now time.Time) error {
+	for _, i := range r.tickers {
+		if err := r.pl.Transforms[i].(Ticker).Tick(ctx, now, r.emits[i+1]); err != nil {
+			c := r.pl.Pipeline.Transforms[i]
+			return fmt.Errorf("%s (%s): tick: %w", c.Path, c.Plugin, err)
+		}
+	}
 	return nil
 }
 
@@ -624,7 +706,7 @@ func (r *runState) saveRunRecord(ctx context.Context, sum *Summary, runErr error
 	rec := RunRecord{
 		Started: sum.Started.UTC(), Duration: sum.Duration, Rows: map[string]int64{},
 		Units: sum.Units, UnitsFailed: len(sum.Failed), Commits: sum.Commits, Files: sum.Files,
-		DeadLetters: sum.DeadLetters, Interrupted: sum.Interrupted,
+		DeadLetters: sum.DeadLetters, Counts: sum.Counts, Interrupted: sum.Interrupted,
 	}
 	for _, s := range sum.Streams {
 		rec.Rows[s.Stream] = s.Rows

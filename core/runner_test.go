@@ -33,6 +33,7 @@ type seqSource struct {
 	failErr    map[string]error
 	permanent  map[string]error // unit -> error returned on every Read
 	block      chan struct{}    // if set, Read blocks after its first batch until closed or ctx ends
+	blockUnit  string           // if set, only this unit blocks
 	acks       map[string]int64
 	unitsFails int // Units fails transiently this many times first
 }
@@ -85,7 +86,7 @@ func (s *seqSource) Read(ctx context.Context, unit string, from Position, emit E
 		if err := emit(ctx, Batch{Stream: "seq", Unit: unit, Record: rec, Position: pos}); err != nil {
 			return err
 		}
-		if first && s.block != nil {
+		if first && s.block != nil && (s.blockUnit == "" || s.blockUnit == unit) {
 			first = false
 			select {
 			case <-s.block:
@@ -546,5 +547,142 @@ func TestRunDeadLettersKeepRejectedRows(t *testing.T) {
 	}
 	if first.Stream != "seq" || first.Unit != "a" || first.Component != "transforms[0]" || first.Reason != "odd value 1" || first.Value["v"] != 1 {
 		t.Errorf("first dead letter: got %+v", first)
+	}
+}
+
+// liveSeq is a seqSource whose units named live/... are live.
+type liveSeq struct{ *seqSource }
+
+func (liveSeq) Live(unit string) bool { return strings.HasPrefix(unit, "live/") }
+
+// tickHolder holds every batch of a live unit until the next Tick (or the
+// unit's Flush); other batches pass at once.
+type tickHolder struct {
+	counters *Counters
+	live     []string
+	held     []Batch
+	released chan struct{} // closed at the first Tick that releases rows
+}
+
+func (h *tickHolder) LiveUnit(unit string) { h.live = append(h.live, unit) }
+
+func (h *tickHolder) Apply(ctx context.Context, b Batch, emit Emit) error {
+	if slices.Contains(h.live, b.Unit) {
+		h.held = append(h.held, b)
+		return nil
+	}
+	return emit(ctx, b)
+}
+
+func (h *tickHolder) Tick(ctx context.Context, now time.Time, emit Emit) error {
+	if now.IsZero() {
+		return errors.New("tick without the time")
+	}
+	if len(h.held) > 0 {
+		defer func() {
+			if h.released != nil {
+				close(h.released)
+				h.released = nil
+			}
+		}()
+	}
+	return h.release(ctx, "", emit)
+}
+
+// release emits the held batches of unit ("": of every unit).
+func (h *tickHolder) release(ctx context.Context, unit string, emit Emit) error {
+	var keep []Batch
+	for _, b := range h.held {
+		if unit != "" && b.Unit != unit {
+			keep = append(keep, b)
+			continue
+		}
+		h.counters.Add("hold.released", b.Rows())
+		if err := emit(ctx, b); err != nil {
+			return err
+		}
+	}
+	h.held = keep
+	return nil
+}
+
+func (h *tickHolder) Flush(ctx context.Context, unit string, emit Emit) error {
+	return h.release(ctx, unit, emit)
+}
+
+func (h *tickHolder) Close() error {
+	for _, b := range h.held {
+		b.Release()
+	}
+	return nil
+}
+
+func TestRunTicksTransformsForLiveUnits(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tick time.Duration
+		live []string // units LiveUnit is told about
+		held int64    // rows held, then released by ticks
+	}{
+		{"ticks release held rows while the run goes", 0, []string{"live/a"}, 100},
+		{"ticks off: no unit is live, nothing is held", -1, nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+			defer mem.AssertSize(t, 0)
+			src := &seqSource{mem: mem, units: []string{"live/a", "b"}, rows: 1000, batch: 100,
+				block: make(chan struct{}), blockUnit: "live/a"} // b ends; live/a blocks after its first batch
+			sink := newMemSink()
+			pl := newTestPlan(t, liveSeq{src}, sink)
+			pl.counters = &Counters{}
+			h := &tickHolder{counters: pl.counters, released: make(chan struct{})}
+			pl.Transforms = []Transform{h}
+			pl.Pipeline.Transforms = []Component{{Plugin: "hold", Path: "transforms[0]"}}
+			store := openStore(t, pl)
+			released := h.released
+
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var sum *Summary
+			var err error
+			finished := make(chan struct{})
+			go func() {
+				defer close(finished)
+				sum, err = pl.Run(ctx, RunOptions{Store: store, Tick: tc.tick})
+			}()
+			select {
+			case <-released:
+				if tc.held == 0 {
+					t.Error("a tick released rows with ticks off")
+				}
+			case <-time.After(300 * time.Millisecond):
+				if tc.held > 0 {
+					t.Error("no tick released the live unit's rows within 300ms")
+				}
+			}
+			cancel()
+			<-finished
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(h.live, tc.live) {
+				t.Errorf("LiveUnit got %q, want %q", h.live, tc.live)
+			}
+			got := sink.values()
+			if len(got["live/a"]) != 100 || len(got["b"]) != 1000 {
+				t.Errorf("committed %d rows of live/a and %d of b, want 100 (read before the stop) and 1000", len(got["live/a"]), len(got["b"]))
+			}
+			if sum.Counts["hold.released"] != tc.held {
+				t.Errorf("summary counts: got %v, want hold.released %d", sum.Counts, tc.held)
+			}
+			raw, _, _ := store.Get(context.Background(), runKey("test"))
+			var rec RunRecord
+			if err := json.Unmarshal(raw, &rec); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Counts["hold.released"] != tc.held {
+				t.Errorf("run record counts: got %v, want hold.released %d", rec.Counts, tc.held)
+			}
+		})
 	}
 }

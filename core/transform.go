@@ -1,6 +1,9 @@
 package core
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Transform turns batches into batches: converts units, reorders by event time,
 // filters. A pipeline applies its transforms in order; one transform instance sees
@@ -20,4 +23,30 @@ type Transform interface {
 
 	// Close releases the transform's resources; rows still held are discarded.
 	Close() error
+}
+
+// Ticker is implemented by transforms that hold rows back by event time and
+// can also release them as processing time passes (reorder): on a live stream
+// the watermark then moves with the wall clock between messages, so a row is
+// released when it is due rather than when the next message of its key comes.
+//
+// The runner calls LiveUnit for every unit whose source reports it live (see
+// LiveSource) before any batch of that unit, and then Tick every
+// RunOptions.Tick (default 10ms) for as long as the run reads live units. Both
+// are called on the run goroutine, never concurrently with Apply or Flush, and
+// Tick's output goes where Apply's goes, under the same Position rules. Units
+// never named by LiveUnit are not affected by ticks, so a batch run, or the
+// replay of an archive, gives the same output for the same input order.
+type Ticker interface {
+	// LiveUnit marks unit as live: its rows may be released on processing time.
+	LiveUnit(unit string)
+	// Tick releases the rows of live units that are due at now (the wall clock).
+	Tick(ctx context.Context, now time.Time, emit Emit) error
+}
+
+// LiveSource is implemented by sources some of whose units are live streams
+// (they read until stopped, and their event time follows the wall clock). The
+// runner asks it about every unit of a run to tell Tickers which units are live.
+type LiveSource interface {
+	Live(unit string) bool
 }
