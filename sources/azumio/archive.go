@@ -20,11 +20,10 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// The raw archive keeps every answer the source fetched, one gzip file of JSON
-// lines per user and read (or zstd with `archive_compression: zstd`, which a
-// replay decompresses about twice as fast):
+// The raw archive keeps every answer the source fetched, one zstd file of JSON
+// lines per user and read (or gzip with `archive_compression: gzip`):
 //
-//	DIR/user=10001/20260101T020304.123456789Z.jsonl.gz   (or .jsonl.zst)
+//	DIR/user=10001/20260101T020304.123456789Z.jsonl.zst   (or .jsonl.gz)
 //
 // Each line is one answer: {"time": "...", "user": "10001", "request": "GET
 // /api2/checkins?limit=100&since=0&type=steps", "status": 200, "body": {...}}, with
@@ -37,9 +36,13 @@ import (
 // last one again once they are used up), so that replaying the archive of several
 // runs reads what each run read: after the last page of one run (hasMore false)
 // the source goes on with the next run's request when the archive holds an
-// unused answer to it. Klauspost's gzip and zstd are used instead of
-// compress/gzip for their speed:
-// decompression bounds how fast a replay runs.
+// unused answer to it. A replay reads both kinds, whatever the option says.
+//
+// zstd is the default because decompression bounds how fast a replay runs:
+// measured on the benchmarks' archive (1 M steps check-ins, 487 MB of JSON
+// lines), klauspost's zstd decompresses it in 0.31-0.39 CPU-s and its gzip
+// (itself faster than compress/gzip) in 1.0 CPU-s, for files of the same size
+// (92 MB zstd at its fastest level, 103 MB gzip level 1).
 
 type archiveWriter struct {
 	dir   string

@@ -121,7 +121,7 @@ func TestReplayOfACutArchive(t *testing.T) {
 	if _, errs := readUnits(t, newSource(t, cfg), nil); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	files, _ := filepath.Glob(filepath.Join(cfg.Archive, "user=10001", "*.jsonl.gz"))
+	files, _ := filepath.Glob(filepath.Join(cfg.Archive, "user=10001", "*.jsonl.zst"))
 	if len(files) != 1 {
 		t.Fatalf("got %d archive files, want 1", len(files))
 	}

@@ -37,8 +37,8 @@ type Config struct {
 
 	API APIConfig `yaml:"api" doc:"paths, parameters and limits of the API (the contract's values; those marked [assumed] there may differ on the real service)"`
 
-	Archive            string `yaml:"archive" doc:"directory keeping every fetched page as gzip JSON lines with the request that produced it"`
-	ArchiveCompression string `yaml:"archive_compression" doc:"compression of the archive files: gzip or zstd (a replay decompresses zstd about twice as fast)" default:"gzip"`
+	Archive            string `yaml:"archive" doc:"directory keeping every fetched page as compressed JSON lines with the request that produced it"`
+	ArchiveCompression string `yaml:"archive_compression" doc:"compression of new archive files: zstd or gzip (a replay reads both; it decompresses zstd about three times as fast)" default:"zstd"`
 	Replay             string `yaml:"replay" doc:"directory of an archive to read instead of calling the API (no credentials needed)"`
 
 	Emulator EmulatorConfig `yaml:"emulator" doc:"data of the in-process emulator (base_url: emulator only)"`
@@ -90,7 +90,7 @@ func DefaultConfig() Config {
 		Profile:             true,
 		TokenIn:             "header",
 		RequestsPerSecond:   20,
-		ArchiveCompression:  "gzip",
+		ArchiveCompression:  "zstd",
 		FragmentConcurrency: 4,
 		Timeout:             30 * time.Second,
 		Retry:               RetryConfig{Tries: 5, Initial: 500 * time.Millisecond, Max: 30 * time.Second},
@@ -141,7 +141,7 @@ func (c Config) check(report errorf, emulatorSet bool) []error {
 		add("tokens", "missing (the tokens file that `etl auth azumio` writes)")
 	}
 	if c.ArchiveCompression != "gzip" && c.ArchiveCompression != "zstd" {
-		add("archive_compression", "unknown value %q (want one of: gzip, zstd)", c.ArchiveCompression)
+		add("archive_compression", "unknown value %q (want one of: zstd, gzip)", c.ArchiveCompression)
 	}
 	if c.Archive != "" && c.Replay != "" {
 		add("replay", "archive and replay exclude each other (replay reads an archive, archive writes one)")

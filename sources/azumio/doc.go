@@ -100,9 +100,9 @@
 //
 // # Archive and replay
 //
-// With `archive: DIR` every answer fetched is kept in DIR/user=<id>/ as gzip
-// JSON lines with the request that produced it (zstd with `archive_compression:
-// zstd`, which replays faster; see archive.go); `replay: DIR`
+// With `archive: DIR` every answer fetched is kept in DIR/user=<id>/ as zstd
+// JSON lines with the request that produced it (gzip with `archive_compression:
+// gzip`, which replays three times slower; see archive.go); `replay: DIR`
 // reads such an archive instead of calling the API (needing no credentials; the
 // units are the archive's users), to re-run a pipeline or benchmark the rest of
 // it. Each request is answered with the answers archived for it in their order,

@@ -146,7 +146,7 @@ func TestNightlyPipelineRunsAgainstTheEmulator(t *testing.T) {
 	if fmt.Sprint(r[0]["n"]) != "0" {
 		t.Errorf("calories: %v rows where calories != calories_kcal × 4184", r[0]["n"])
 	}
-	if files, _ := filepath.Glob(filepath.Join(dir, "lake", "raw", "azumio", "user=*", "*.jsonl.gz")); len(files) != 6 {
+	if files, _ := filepath.Glob(filepath.Join(dir, "lake", "raw", "azumio", "user=*", "*.jsonl.zst")); len(files) != 6 {
 		t.Errorf("raw archive: got %d files, want 6 (3 users × 2 runs)", len(files))
 	}
 }
