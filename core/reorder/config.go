@@ -22,8 +22,9 @@ type Config struct {
 	// BufferSize holds at most this many rows per key, releasing the oldest.
 	BufferSize int `yaml:"buffer_size" doc:"hold at most this many rows per key and release the oldest (exclusive with max_delay)"`
 	// FlushTimeout releases a key's buffer once its newest event time is this
-	// far behind the newest of its stream (0: never).
-	FlushTimeout time.Duration `yaml:"flush_timeout" doc:"release a key's whole buffer when it is this far behind the newest event time of its stream (0: off)"`
+	// far behind the newest of its stream, or, for a live unit, once nothing
+	// came for it this long on the wall clock (0: never).
+	FlushTimeout time.Duration `yaml:"flush_timeout" doc:"release a key's whole buffer when it is this far behind the newest event time of its stream, or (live units) when nothing came for it this long (0: off)"`
 	// Late is what becomes of a row older than one already released.
 	Late string `yaml:"late" doc:"late rows: dead_letter, drop or pass" default:"dead_letter"`
 	// Streams restricts the transform to streams matching one of these

@@ -23,11 +23,36 @@
 // holds at most N rows and releases the oldest when it holds more.
 // `flush_timeout` releases the whole buffer of a key that has gone quiet: one
 // whose greatest event time is more than flush_timeout behind the greatest
-// event time seen on its stream. Quietness is measured in event time, never
-// on the wall clock, so the transform is deterministic: the same input in the
-// same order gives the same output, and replaying an archive reproduces a live
-// run. Flush (at the end of a unit, or of the run) releases everything held.
-// Ties in event time keep their arrival order.
+// event time seen on its stream. Flush (at the end of a unit, or of the run)
+// releases everything held. Ties in event time keep their arrival order.
+//
+// All of this is measured in event time, never on the wall clock, so the
+// transform is deterministic: the same input in the same order gives the
+// same output, and replaying an archive (or any batch run) reproduces it.
+//
+// # Live units: processing time
+//
+// On a live stream the event-time watermark moves only when a key's next
+// message comes, so a row would wait for its successor: up to one message
+// interval more than max_delay, more when the successor is itself late. The
+// transform is therefore a core.Ticker: for the units the source reports
+// live, the runner ticks it (every 10ms by default) and it takes a key's
+// event time to move with the wall clock since the key's newest row arrived.
+// A held row of a live unit is released by a tick once
+//
+//	event time <= newest event time + (now − arrival of the newest) − max_delay
+//
+// which, on a steady stream, is the moment the message that would have
+// released it is due; and a live key whose last row arrived flush_timeout
+// or more ago is released whole (in count mode too), as the ASI server does.
+// On a steady stream a row thus leaves max_delay (plus up to a tick) after
+// its own event time is due, whether or not its successor has come, and a
+// row arriving after rows newer than it were released is late. A live run's
+// output then depends on when messages arrived, not only on their order: a
+// replay of its input without ticks gives the same rows in the same order
+// per key, except that rows the live run judged late may be sorted in
+// instead. Units the source does not report live are never released by
+// ticks, so batch runs stay deterministic.
 //
 // # Late rows and duplicates
 //
@@ -36,7 +61,10 @@
 // to the dead-letter file with its reason), `drop`, or `pass` (released at
 // once, out of order). An exact duplicate, a row with the same key, event
 // time and values as a row held or last released, is dropped. Stats counts
-// each case; the counts are logged when the transform closes.
+// each case; the counts are logged when the transform closes and added to
+// the pipeline's counters (reorder.late, reorder.dead_lettered,
+// reorder.duplicates, reorder.timed_out), so the run summary and the metrics
+// show them.
 //
 // # Positions
 //

@@ -44,7 +44,9 @@ func newFromEnv(_ context.Context, env core.Env) (core.Transform, error) {
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
-	return newTransform(cfg, env.Mem, env.Logger, env.DeadLetters), nil
+	t := newTransform(cfg, env.Mem, env.Logger, env.DeadLetters)
+	t.counters = env.Counters
+	return t, nil
 }
 
 // Stats counts what the transform did with the rows it was given.
@@ -78,9 +80,22 @@ type Transform struct {
 	streamMax  map[string]int64
 	streamKeys map[string][]*keyState // per stream, in order of creation
 	stats      Stats
+
+	// live are the units named by LiveUnit; liveKeys their keys, in order of
+	// creation; clock reads the wall clock (tests set it).
+	live     map[string]bool
+	liveKeys []*keyState
+	clock    func() time.Time
+	// counters get the growth of stats (see report); reported is what they
+	// have been given so far.
+	counters *core.Counters
+	reported Stats
 }
 
-var _ core.Transform = (*Transform)(nil)
+var (
+	_ core.Transform = (*Transform)(nil)
+	_ core.Ticker    = (*Transform)(nil)
+)
 
 // New checks cfg and builds a transform whose output arrays come from mem
 // (memory.DefaultAllocator if nil), which logs its counts to logger at Close
@@ -109,6 +124,7 @@ func newTransform(cfg Config, mem memory.Allocator, logger *slog.Logger, dl core
 	return &Transform{
 		cfg: cfg, unitNS: timeUnits[cfg.TimeUnit], mem: mem, log: logger, dl: dl,
 		units: map[string]*unitState{}, streamMax: map[string]int64{}, streamKeys: map[string][]*keyState{},
+		live: map[string]bool{}, clock: time.Now,
 	}
 }
 
@@ -141,6 +157,7 @@ type pending struct {
 
 type unitState struct {
 	name    string
+	live    bool // named by LiveUnit
 	pending []*pending
 	keys    map[string]*keyState
 	order   []*keyState // keys in order of creation
@@ -159,6 +176,9 @@ type keyState struct {
 	lastT    int64
 	released bool
 	lastRows []row
+	// For a live unit: seenAt is the wall-clock time maxT arrived, lastIn
+	// that of the key's last row.
+	seenAt, lastIn time.Time
 }
 
 type row struct {
@@ -191,7 +211,7 @@ func (h *rowHeap) Pop() any {
 func (t *Transform) unit(name string) *unitState {
 	u := t.units[name]
 	if u == nil {
-		u = &unitState{name: name, keys: map[string]*keyState{}}
+		u = &unitState{name: name, keys: map[string]*keyState{}, live: t.live[name]}
 		t.units[name] = u
 	}
 	return u
@@ -206,6 +226,7 @@ func (t *Transform) matches(stream string) bool {
 
 // Apply implements core.Transform.
 func (t *Transform) Apply(ctx context.Context, b core.Batch, emit core.Emit) error {
+	defer t.report()
 	u := t.unit(b.Unit)
 	p := &pending{stream: b.Stream, pos: b.Position}
 	if b.Position != nil {
@@ -230,6 +251,10 @@ func (t *Transform) Apply(ctx context.Context, b core.Batch, emit core.Emit) err
 		return t.emitUnits(ctx, []*unitState{u}, emit)
 	}
 	touched := []*unitState{u}
+	var now time.Time
+	if u.live {
+		now = t.clock()
+	}
 	for i := range n {
 		ts, ok := times(i)
 		if !ok {
@@ -243,6 +268,9 @@ func (t *Transform) Apply(ctx context.Context, b core.Batch, emit core.Emit) err
 			u.keys[k] = ks
 			u.order = append(u.order, ks)
 			t.streamKeys[b.Stream] = append(t.streamKeys[b.Stream], ks)
+			if u.live {
+				t.liveKeys = append(t.liveKeys, ks)
+			}
 		}
 		t.seq++
 		r := row{t: ts, seq: t.seq, in: in, i: i}
@@ -262,8 +290,9 @@ func (t *Transform) Apply(ctx context.Context, b core.Batch, emit core.Emit) err
 		heap.Push(&ks.held, r)
 		ks.times[ts]++
 		if !ks.seen || ts > ks.maxT {
-			ks.maxT, ks.seen = ts, true
+			ks.maxT, ks.seen, ks.seenAt = ts, true, now
 		}
+		ks.lastIn = now
 		if m, ok := t.streamMax[b.Stream]; !ok || ts > m {
 			t.streamMax[b.Stream] = ts
 		}
@@ -595,6 +624,7 @@ func (t *Transform) concat(schema *arrow.Schema, rows []row) (arrow.RecordBatch,
 // Flush implements core.Transform: it releases every row held for unit, key
 // by key, and emits them with the unit's last position.
 func (t *Transform) Flush(ctx context.Context, unit string, emit core.Emit) error {
+	defer t.report()
 	u := t.units[unit]
 	if u == nil {
 		return nil
@@ -619,11 +649,82 @@ func (t *Transform) forget(u *unitState) {
 		ks.lastRows = nil
 		t.streamKeys[ks.stream] = slices.DeleteFunc(t.streamKeys[ks.stream], func(k *keyState) bool { return k == ks })
 	}
+	if u.live {
+		t.liveKeys = slices.DeleteFunc(t.liveKeys, func(k *keyState) bool { return k.unit == u })
+	}
 	for _, r := range u.out {
 		r.in.unref()
 	}
 	u.out = nil
 	delete(t.units, u.name)
+}
+
+// LiveUnit implements core.Ticker: the rows of unit may now be released on
+// processing time by Tick.
+func (t *Transform) LiveUnit(unit string) {
+	t.live[unit] = true
+	if u := t.units[unit]; u != nil {
+		u.live = true
+	}
+}
+
+// Tick implements core.Ticker: it releases the rows of live units that are
+// due at now. A key's event time is taken to move with the wall clock since
+// its newest row arrived, so with max_delay a held row is due once
+//
+//	event time <= newest event time + (now − its arrival) − max_delay
+//
+// (on a steady stream, the moment the message that would release it is due);
+// and with flush_timeout a key whose last row arrived flush_timeout or more
+// ago is released whole, as on the ASI server.
+func (t *Transform) Tick(ctx context.Context, now time.Time, emit core.Emit) error {
+	defer t.report()
+	var touched []*unitState
+	for _, ks := range t.liveKeys {
+		if ks.held.Len() == 0 {
+			continue
+		}
+		n := ks.held.Len()
+		if t.cfg.FlushTimeout > 0 && now.Sub(ks.lastIn) >= t.cfg.FlushTimeout {
+			t.stats.TimedOut += int64(n)
+			t.drain(ks)
+		} else if t.cfg.MaxDelay > 0 {
+			wm := ks.maxT + int64(now.Sub(ks.seenAt)) - int64(t.cfg.MaxDelay)
+			for ks.held.Len() > 0 && ks.held[0].t <= wm {
+				t.releaseKey(ks, heap.Pop(&ks.held).(row))
+			}
+		}
+		if ks.held.Len() < n && !slices.Contains(touched, ks.unit) {
+			touched = append(touched, ks.unit)
+		}
+	}
+	if len(touched) == 0 {
+		return nil
+	}
+	return t.emitUnits(ctx, touched, emit)
+}
+
+// report adds the growth of the stats since the last report to the counters
+// ("reorder.late", "reorder.dead_lettered", "reorder.duplicates",
+// "reorder.timed_out").
+func (t *Transform) report() {
+	if t.counters == nil || t.stats == t.reported {
+		return
+	}
+	for _, c := range []struct {
+		name     string
+		now, was int64
+	}{
+		{"reorder.late", t.stats.Late, t.reported.Late},
+		{"reorder.dead_lettered", t.stats.DeadLettered, t.reported.DeadLettered},
+		{"reorder.duplicates", t.stats.Duplicates, t.reported.Duplicates},
+		{"reorder.timed_out", t.stats.TimedOut, t.reported.TimedOut},
+	} {
+		if c.now != c.was {
+			t.counters.Add(c.name, c.now-c.was)
+		}
+	}
+	t.reported = t.stats
 }
 
 // Close implements core.Transform: rows still held are discarded.
