@@ -1,0 +1,200 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// benchLine is one result line of `go test -bench`.
+type benchLine struct {
+	Name    string // without the -GOMAXPROCS suffix
+	N       int64
+	Metrics map[string]float64 // by unit: "ns/op", "rows/s", ...
+}
+
+// goBench runs the benchmarks matching pattern of the module's package pkg
+// (no tests), with -benchtime benchtime and the extra environment env, and
+// returns their result lines and the whole output (their logs).
+func (h *harness) goBench(ctx context.Context, pkg, pattern, benchtime string, env []string) ([]benchLine, string, error) {
+	_, out, err := runChild(command(ctx, h.root, env, "go", "test", pkg, "-run", "^$", "-bench", pattern, "-benchtime", benchtime, "-count", "1"))
+	if err != nil {
+		return nil, string(out), err
+	}
+	lines := parseBench(string(out))
+	if len(lines) == 0 {
+		return nil, string(out), fmt.Errorf("go test %s -bench %s printed no results:\n%s", pkg, pattern, tail(out, 4000))
+	}
+	return lines, string(out), nil
+}
+
+var procsSuffix = regexp.MustCompile(`-\d+$`)
+
+// parseBench reads the result lines of `go test -bench` output: the name, the
+// iterations, then pairs of value and unit.
+func parseBench(out string) []benchLine {
+	var lines []benchLine
+	for line := range strings.SplitSeq(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") || len(f)%2 != 0 {
+			continue
+		}
+		n, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		l := benchLine{Name: procsSuffix.ReplaceAllString(f[0], ""), N: n, Metrics: map[string]float64{}}
+		for i := 2; i+1 < len(f); i += 2 {
+			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+				l.Metrics[f[i+1]] = v
+			}
+		}
+		lines = append(lines, l)
+	}
+	return lines
+}
+
+// liveJob is what BenchmarkLiveLoad logs about one of its two pipelines.
+type liveJob struct {
+	Name                                    string // "1hz", "10hz"
+	Devices, Hz                             int
+	Sent, Released, Committed, Late, Losses int64
+	P50, P99                                time.Duration
+}
+
+var liveLog = regexp.MustCompile(`(\w+): (\d+) devices at (\d+) Hz for \S+: (\d+) messages sent, (\d+) rows released by reorder, (\d+) committed, (\d+) dead letters \(late\), -?\d+ lost in flight at stop; latency production→release p50 (\S+) p99 (\S+) max`)
+
+// parseLive reads BenchmarkLiveLoad's log lines. Losses are the on-time
+// messages not committed: sent, less the late ones (dead letters), less those
+// committed.
+func parseLive(out string) ([]liveJob, error) {
+	var jobs []liveJob
+	for _, m := range liveLog.FindAllStringSubmatch(out, -1) {
+		var j liveJob
+		j.Name = m[1]
+		nums := []*int64{&j.Sent, &j.Released, &j.Committed, &j.Late}
+		for i, p := range nums {
+			*p, _ = strconv.ParseInt(m[4+i], 10, 64)
+		}
+		j.Devices, _ = strconv.Atoi(m[2])
+		j.Hz, _ = strconv.Atoi(m[3])
+		var err error
+		if j.P50, err = time.ParseDuration(m[8]); err != nil {
+			return nil, err
+		}
+		if j.P99, err = time.ParseDuration(m[9]); err != nil {
+			return nil, err
+		}
+		j.Losses = j.Sent - j.Late - j.Committed
+		jobs = append(jobs, j)
+	}
+	if len(jobs) == 0 {
+		return nil, fmt.Errorf("no pipeline lines in BenchmarkLiveLoad's output:\n%s", tail([]byte(out), 4000))
+	}
+	return jobs, nil
+}
+
+// maxDelay is the reorder max_delay of BenchmarkLiveLoad's pipelines.
+const maxDelay = 2 * time.Second
+
+func runP3(ctx context.Context, h *harness) (report, error) {
+	seconds := 60
+	if h.o.Quick {
+		seconds = 4
+	}
+	var cores, rss sample
+	jobs := map[string][]liveJob{}
+	var names []string
+	for i := range h.o.Runs {
+		h.logf("p3: run %d of %d: go test ./sources/asi -bench LiveLoad (%d s)", i+1, h.o.Runs, seconds)
+		lines, out, err := h.goBench(ctx, "./sources/asi", "^BenchmarkLiveLoad$", "1x", []string{fmt.Sprintf("ASI_BENCH_SECONDS=%d", seconds)})
+		if err != nil {
+			return report{}, err
+		}
+		cores = append(cores, lines[0].Metrics["cores"])
+		rss = append(rss, lines[0].Metrics["peak-RSS-MiB"])
+		js, err := parseLive(out)
+		if err != nil {
+			return report{}, err
+		}
+		for _, j := range js {
+			if _, ok := jobs[j.Name]; !ok {
+				names = append(names, j.Name)
+			}
+			jobs[j.Name] = append(jobs[j.Name], j)
+		}
+	}
+	r := report{
+		Title: "P3: live load through reorder into rolling Parquet",
+		Setup: fmt.Sprintf("`ASI_BENCH_SECONDS=%d go test ./sources/asi -run '^$' -bench '^BenchmarkLiveLoad$' -benchtime 1x`, once per run: "+
+			"two ASI emulators stream live (real time, every fifth message just after its successor) 1,000 devices at 1 Hz and 100 devices at 10 Hz "+
+			"over WebSocket into two pipelines of one process: asi source → reorder (max_delay 2s, late → dead letters) → parquet rolling every 10 s. "+
+			"Latency is from a message's production (emulator timeline) to its release by reorder; it includes the 2 s reorder holds every row for. "+
+			"CPU is the whole test process, emulators included.", seconds),
+		Table: [][]string{{"stream", "messages sent", "committed", "late (dead letters)", "on-time lost", "latency p50 ms", "latency p99 ms"}},
+	}
+	var worstP99 time.Duration
+	var lost int64
+	for _, name := range names {
+		js := jobs[name]
+		var sent, committed, late, losses, p50, p99 sample
+		for _, j := range js {
+			sent = append(sent, float64(j.Sent))
+			committed = append(committed, float64(j.Committed))
+			late = append(late, float64(j.Late))
+			losses = append(losses, float64(j.Losses))
+			p50 = append(p50, float64(j.P50.Milliseconds()))
+			p99 = append(p99, float64(j.P99.Milliseconds()))
+			worstP99 = max(worstP99, j.P99)
+			lost += j.Losses
+		}
+		r.Table = append(r.Table, []string{fmt.Sprintf("%s: %d devices at %d Hz", name, js[0].Devices, js[0].Hz),
+			sent.spread("%.0f"), committed.spread("%.0f"), late.spread("%.0f"), losses.spread("%.0f"), p50.spread("%.0f"), p99.spread("%.0f")})
+	}
+	r.Table = append(r.Table, []string{"whole process", fmt.Sprintf("CPU: %s cores", cores.spread("%.2f")), fmt.Sprintf("peak RSS %s MiB", rss.spread("%.0f")), "", "", "", ""})
+	limit := maxDelay + 50*time.Millisecond
+	r.Goals = []goal{
+		{"under one core", fmt.Sprintf("%.2f cores (median, emulators included)", cores.median()), cores.median() < 1},
+		{fmt.Sprintf("p99 ≤ max_delay + 50 ms = %d ms", limit.Milliseconds()), fmt.Sprintf("worst p99 of any run %d ms", worstP99.Milliseconds()), worstP99 <= limit},
+		{"0 on-time loss", fmt.Sprintf("%d messages over all runs", lost), lost == 0},
+	}
+	r.Notes = []string{"On-time lost = messages sent − late (dead letters) − rows committed: messages that were neither dead-lettered nor in a committed file when the run stopped (the benchmark stops the runs by cancelling them after the duration; messages still on the wire then count as lost)."}
+	return r, nil
+}
+
+func runP4(ctx context.Context, h *harness) (report, error) {
+	bt := fmt.Sprintf("%dx", h.o.Runs)
+	h.logf("p4: go test ./plugins -bench BenchmarkSink -benchtime %s", bt)
+	lines, _, err := h.goBench(ctx, "./plugins", "^BenchmarkSink$", bt, nil)
+	if err != nil {
+		return report{}, err
+	}
+	by := map[string]benchLine{}
+	for _, l := range lines {
+		by[strings.TrimPrefix(l.Name, "BenchmarkSink/")] = l
+	}
+	in, ok1 := by["csv"]
+	ext, ok2 := by["external:builtin:csv"]
+	if !ok1 || !ok2 {
+		return report{}, fmt.Errorf("BenchmarkSink printed %v, want csv and external:builtin:csv", lines)
+	}
+	row := func(name string, l benchLine) []string {
+		return []string{name, fmt.Sprintf("%.2f", l.Metrics["rows/s"]/1e6), fmt.Sprintf("%.2f", l.Metrics["best-rows/s"]/1e6), fmt.Sprintf("%.2f", l.Metrics["cpu-s/op"])}
+	}
+	mean := ext.Metrics["rows/s"] / in.Metrics["rows/s"]
+	best := ext.Metrics["best-rows/s"] / in.Metrics["best-rows/s"]
+	return report{
+		Title: "P4: external-process sink vs built-in",
+		Setup: fmt.Sprintf("`go test ./plugins -run '^$' -bench '^BenchmarkSink$' -benchtime %s`: 1 M generated rows (4 units, batches of 65,536) into the csv sink, "+
+			"built in (`csv`) and as a separate process over go-plugin gRPC with Arrow IPC batches (`external:builtin:csv`), in one process's runner; "+
+			"rows/s is over the run once the components are built (BenchmarkHandshake measures starting a plugin); CPU is both processes'.", bt),
+		Table: [][]string{{"sink", "M rows/s (mean)", "M rows/s (best run)", "CPU s per run"}, row("built-in csv", in), row("external:builtin:csv", ext)},
+		Goals: []goal{{"external ≥ 0.9 × built-in throughput", fmt.Sprintf("%s (best runs: %s; CPU: %s)", ratio(mean), ratio(best),
+			ratio(ext.Metrics["cpu-s/op"]/in.Metrics["cpu-s/op"])), mean >= 0.9}},
+	}, nil
+}

@@ -1,0 +1,408 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"slices"
+	"strings"
+
+	"github.com/goccy/go-json"
+	"github.com/klauspost/compress/zstd"
+	pq "github.com/parquet-go/parquet-go"
+
+	"github.com/etl-toolkit/etl/core"
+	_ "github.com/etl-toolkit/etl/sinks/discard"
+	_ "github.com/etl-toolkit/etl/sinks/parquet"
+	_ "github.com/etl-toolkit/etl/sources/azumio"
+	"github.com/etl-toolkit/etl/sources/azumio/azumiotest"
+)
+
+// p1Sizes shape the P1 dataset: Users × Checkins steps check-ins, recorded in
+// pages of PageSize.
+type p1Sizes struct{ Users, Checkins, PageSize int }
+
+func (h *harness) p1Sizes() p1Sizes {
+	if h.o.Quick {
+		return p1Sizes{Users: 2, Checkins: 2000, PageSize: 1000}
+	}
+	return p1Sizes{Users: 10, Checkins: 100_000, PageSize: 1000}
+}
+
+// p1Data is a prepared P1 dataset. data.json in Dir holds it once complete.
+type p1Data struct {
+	Dir          string
+	Archive      string // the raw archive (zstd JSON lines), what our side replays
+	Pages        string // the same pages' bodies, one JSON file each, what DuckDB reads
+	NPages       int
+	PageBytes    int64 // size of the page files
+	ArchiveBytes int64 // size of the archive files
+	Checkins     int64 // check-ins in the pages, the repeats of inclusive paging included
+}
+
+// p1Dataset returns the dataset of these sizes, recording it first unless a
+// complete one is in the work directory. The emulator is seeded, so the
+// dataset is the same on every machine.
+func (h *harness) p1Dataset(ctx context.Context, s p1Sizes) (p1Data, error) {
+	dir := filepath.Join(h.work, fmt.Sprintf("p1-data-u%d-c%d-p%d-seed1", s.Users, s.Checkins, s.PageSize))
+	var d p1Data
+	if b, err := os.ReadFile(filepath.Join(dir, "data.json")); err == nil && json.Unmarshal(b, &d) == nil && d.Dir == dir {
+		h.logf("p1: dataset %s (recorded before)", dir)
+		return d, nil
+	}
+	h.logf("p1: recording the dataset in %s", dir)
+	if err := os.RemoveAll(dir); err != nil {
+		return d, err
+	}
+	d = p1Data{Dir: dir, Archive: filepath.Join(dir, "archive"), Pages: filepath.Join(dir, "pages")}
+	srv := azumiotest.New(azumiotest.Options{Seed: 1, Users: s.Users, Checkins: s.Checkins, Types: []string{"steps"}, NoFragments: true})
+	if err := srv.Start("127.0.0.1:0"); err != nil {
+		return d, err
+	}
+	defer srv.Close()
+	run := filepath.Join(dir, "record")
+	if err := os.MkdirAll(run, 0o755); err != nil {
+		return d, err
+	}
+	tokens := filepath.Join(run, "tokens.json")
+	if err := srv.WriteTokens(tokens); err != nil {
+		return d, err
+	}
+	pipeline := emulatorPipeline("bench-p1-record", filepath.Join(run, "state"), runtime.NumCPU(), srv.URL(), srv.ClientID(), tokens,
+		fmt.Sprintf("requests_per_second: 0\narchive: %q\narchive_compression: zstd\napi: { page_size: %d }", d.Archive, s.PageSize),
+		"  - plugin: discard\n")
+	if _, err := h.etlRun(ctx, filepath.Join(run, "state-dir"), pipeline, "BENCH_CLIENT_SECRET="+srv.ClientSecret()); err != nil {
+		return d, err
+	}
+	if err := d.extractPages(); err != nil {
+		return d, err
+	}
+	if want := int64(s.Users * s.Checkins); d.Checkins < want {
+		return d, fmt.Errorf("recorded %d check-ins in %d pages, want at least %d", d.Checkins, d.NPages, want)
+	}
+	b, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return d, err
+	}
+	return d, os.WriteFile(filepath.Join(dir, "data.json"), b, 0o644)
+}
+
+// extractPages writes the body of every check-ins answer of the archive into
+// a file of its own, users in order and each user's pages in the order they
+// were fetched: the same bytes the source replays, as plain JSON.
+func (d *p1Data) extractPages() error {
+	if err := os.MkdirAll(d.Pages, 0o755); err != nil {
+		return err
+	}
+	users, err := filepath.Glob(filepath.Join(d.Archive, "user=*"))
+	if err != nil {
+		return err
+	}
+	slices.Sort(users)
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return err
+	}
+	defer dec.Close()
+	for _, u := range users {
+		files, err := filepath.Glob(filepath.Join(u, "*.jsonl.zst"))
+		if err != nil {
+			return err
+		}
+		slices.Sort(files)
+		n := 0
+		for _, name := range files {
+			err := eachLine(dec, name, func(line []byte) error {
+				var a struct {
+					Request string          `json:"request"`
+					Body    json.RawMessage `json:"body"`
+				}
+				if err := json.Unmarshal(line, &a); err != nil {
+					return err
+				}
+				if !strings.HasPrefix(a.Request, "GET /api2/checkins?") {
+					return nil
+				}
+				var page struct {
+					Checkins []json.RawMessage `json:"checkins"`
+				}
+				if err := json.Unmarshal(a.Body, &page); err != nil {
+					return fmt.Errorf("body of %s: %w", a.Request, err)
+				}
+				n++
+				file := filepath.Join(d.Pages, fmt.Sprintf("%s-page%04d.json", strings.TrimPrefix(filepath.Base(u), "user="), n))
+				if err := os.WriteFile(file, a.Body, 0o644); err != nil {
+					return err
+				}
+				d.NPages++
+				d.PageBytes += int64(len(a.Body))
+				d.Checkins += int64(len(page.Checkins))
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("archive %s: %w", name, err)
+			}
+			fi, err := os.Stat(name)
+			if err != nil {
+				return err
+			}
+			d.ArchiveBytes += fi.Size()
+		}
+	}
+	if d.NPages == 0 {
+		return fmt.Errorf("no check-ins answers in the archive %s", d.Archive)
+	}
+	return nil
+}
+
+// eachLine calls f with every line of the zstd file name.
+func eachLine(dec *zstd.Decoder, name string, f func([]byte) error) error {
+	file, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	if err := dec.Reset(file); err != nil {
+		return err
+	}
+	br := bufio.NewReaderSize(dec, 1<<20)
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) > 0 {
+			if err := f(line); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// p1Pipeline is our side of P1: a replay of the archive into zstd Parquet
+// (sink "parquet") or into nothing (sink "discard").
+func p1Pipeline(d p1Data, s p1Sizes, dir, sink string) string {
+	sinkCfg := "  - plugin: discard\n"
+	if sink == "parquet" {
+		sinkCfg = fmt.Sprintf("  - plugin: parquet\n    config: { path: %q, partition_by: [stream], compression: zstd }\n", filepath.Join(dir, "parquet"))
+	}
+	return fmt.Sprintf(`version: 1
+name: bench-p1
+state: %q
+concurrency: %d
+source:
+  plugin: azumio
+  config: { replay: %q, types: [steps], profile: false, api: { page_size: %d } }
+sinks:
+%s`, filepath.Join(dir, "state"), runtime.NumCPU(), d.Archive, s.PageSize, sinkCfg)
+}
+
+func runP1(ctx context.Context, h *harness) (report, error) {
+	s := h.p1Sizes()
+	d, err := h.p1Dataset(ctx, s)
+	if err != nil {
+		return report{}, err
+	}
+	duck, err := h.duckdb(ctx)
+	if err != nil {
+		return report{}, err
+	}
+	out := filepath.Join(h.work, "p1-run")
+	var ours, floor, duckdb measures
+	var rowsOurs, rowsDuck int64
+	var version string
+	for i := range h.o.Runs {
+		h.logf("p1: run %d of %d: ours (etl run, replay -> parquet)", i+1, h.o.Runs)
+		m, err := h.etlRun(ctx, out, p1Pipeline(d, s, out, "parquet"))
+		if err != nil {
+			return report{}, err
+		}
+		if rowsOurs, err = parquetRows(filepath.Join(out, "parquet")); err != nil {
+			return report{}, err
+		}
+		ours = append(ours, m)
+
+		h.logf("p1: run %d of %d: DuckDB (read_json -> COPY parquet)", i+1, h.o.Runs)
+		m, res, err := duck.copy(ctx, filepath.Join(d.Pages, "*.json"), filepath.Join(out, "duckdb.parquet"))
+		if err != nil {
+			return report{}, err
+		}
+		rowsDuck, version = res.Rows, res.Version
+		duckdb = append(duckdb, m)
+
+		h.logf("p1: run %d of %d: floor (etl run, replay -> discard)", i+1, h.o.Runs)
+		if m, err = h.etlRun(ctx, out, p1Pipeline(d, s, out, "discard")); err != nil {
+			return report{}, err
+		}
+		floor = append(floor, m)
+	}
+	if want := int64(s.Users * s.Checkins); rowsOurs != want {
+		return report{}, fmt.Errorf("our side wrote %d rows, want %d (every check-in once)", rowsOurs, want)
+	}
+	if rowsDuck != d.Checkins {
+		return report{}, fmt.Errorf("DuckDB wrote %d rows, want the %d check-ins of the pages", rowsDuck, d.Checkins)
+	}
+	decode, err := h.decodeFloor(ctx)
+	if err != nil {
+		return report{}, err
+	}
+	if h.o.CPUProfile != "" {
+		if err := h.profileP1(ctx, d, s); err != nil {
+			return report{}, err
+		}
+	}
+
+	n := float64(d.Checkins)
+	rate := func(x sample) float64 { return n / x.median() }
+	row := func(side, reads string, ms measures) []string {
+		return []string{side, reads, ms.wall().spread("%.2f"), ms.cpu().spread("%.2f"), ms.rss().spread("%.0f"),
+			fmt.Sprintf("%.0f", rate(ms.wall())/1e3), fmt.Sprintf("%.0f", rate(ms.cpu())/1e3)}
+	}
+	mb := func(b int64) string { return fmt.Sprintf("%.3g MB", float64(b)/1e6) }
+	decodeCPU := n * decode / 1e9 // seconds of one core to decode every page
+	r := report{
+		Title: "P1: Azumio steps check-ins → zstd Parquet, ours vs DuckDB",
+		Setup: fmt.Sprintf("%d recorded pages of up to %d steps check-ins (%d users × %d; %d check-ins in the pages, those repeated by inclusive paging included; %s of JSON), "+
+			"converted to one Parquet stream with zstd. **Ours**: `etl run` of a pipeline replaying the raw archive "+
+			"(%s of zstd JSON lines: per answer the request, a time stamp and the page body, byte for byte) into the parquet sink, concurrency %d, "+
+			"the etl binary's default memory limit (160 MiB). **DuckDB %s** (`@duckdb/node-api`, in Node): `COPY (SELECT unnest(checkins, recursive := true) FROM read_json('pages/*.json')) "+
+			"TO '…' (FORMAT parquet, COMPRESSION zstd)` over the page bodies as plain JSON files (the same bytes, uncompressed), default settings (all cores). "+
+			"The two sides alternate; each is a child process measured by its rusage (wall, user+sys CPU, peak RSS). "+
+			"Check-ins per second are over the %d check-ins of the pages for every row, so the ratios compare the same work.",
+			d.NPages, s.PageSize, s.Users, s.Checkins, d.Checkins, mb(d.PageBytes), mb(d.ArchiveBytes), runtime.NumCPU(), version, d.Checkins),
+		Table: [][]string{
+			{"side", "reads", "wall s", "CPU s", "peak RSS MiB", "k check-ins/s (wall)", "k check-ins per CPU-s"},
+			row("ours: etl run, replay → parquet", "archive, "+mb(d.ArchiveBytes)+" zstd", ours),
+			row("DuckDB: read_json → COPY parquet", fmt.Sprintf("%d files, %s JSON", d.NPages, mb(d.PageBytes)), duckdb),
+			row("floor: etl run, replay → discard", "archive, "+mb(d.ArchiveBytes)+" zstd", floor),
+			{"floor: page decoder alone, 1 core", "one page in memory", "", fmt.Sprintf("%.2f (%.0f ns/check-in)", decodeCPU, decode), "", "", fmt.Sprintf("%.0f", 1e6/decode)},
+		},
+	}
+	vsDuck := duckdb.wall().median() / ours.wall().median()
+	vsDuckCPU := duckdb.cpu().median() / ours.cpu().median()
+	vsFloor := decodeCPU / ours.cpu().median()
+	r.Goals = []goal{
+		{"≥ 3× DuckDB's throughput (wall)", fmt.Sprintf("%s (per CPU-second: %s)", ratio(vsDuck), ratio(vsDuckCPU)), vsDuck >= 3},
+		{"≥ 50% of the parse-only floor (check-ins per CPU-second, page decoder alone)", fmt.Sprintf("%s (replay → discard takes %s of our wall time)",
+			percent(vsFloor), percent(floor.wall().median()/ours.wall().median())), vsFloor >= 0.5},
+	}
+	r.Notes = []string{"The parse-only floor is `go test ./sources/azumio -run '^$' -bench '^BenchmarkDecodePage$'`: the source's page decoder " +
+		"(scanner and typed conversion, no Arrow) on one page of 1,000 check-ins of the same emulator, per check-in, on one core; its CPU time for every page is that figure times the check-ins. " +
+		"The replay → discard row is our whole source (archive decompression, decoding, Arrow batches, runner) without the Parquet sink."}
+	return r, nil
+}
+
+// decodeFloor runs the source's page decoder benchmark and returns its
+// nanoseconds per check-in.
+func (h *harness) decodeFloor(ctx context.Context) (float64, error) {
+	n := "300x"
+	if h.o.Quick {
+		n = "20x"
+	}
+	h.logf("p1: parse-only floor (go test -bench BenchmarkDecodePage)")
+	lines, _, err := h.goBench(ctx, "./sources/azumio", "^BenchmarkDecodePage$", n, nil)
+	if err != nil {
+		return 0, err
+	}
+	var ns sample
+	for _, l := range lines {
+		if v, ok := l.Metrics["ns/checkin"]; ok {
+			ns = append(ns, v)
+		}
+	}
+	if len(ns) == 0 {
+		return 0, errors.New("BenchmarkDecodePage reported no ns/checkin")
+	}
+	return ns.median(), nil
+}
+
+// parquetRows counts the rows of the Parquet files under dir (from their
+// footers).
+func parquetRows(dir string) (int64, error) {
+	var rows int64
+	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() || !strings.HasSuffix(path, ".parquet") {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		pf, err := pq.OpenFile(f, fi.Size(), pq.SkipPageIndex(true), pq.SkipBloomFilters(true))
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		rows += pf.NumRows()
+		return nil
+	})
+	return rows, err
+}
+
+// profileP1 runs our side of P1 once more in this process, with the CPU
+// profiler on and the etl binary's default memory limit, and writes the
+// profile to -cpuprofile.
+func (h *harness) profileP1(ctx context.Context, d p1Data, s p1Sizes) error {
+	dir := filepath.Join(h.work, "p1-profile")
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	file := filepath.Join(dir, "pipeline.yaml")
+	if err := os.WriteFile(file, []byte(p1Pipeline(d, s, dir, "parquet")), 0o644); err != nil {
+		return err
+	}
+	p, err := core.LoadPipeline(file)
+	if err != nil {
+		return err
+	}
+	store, err := core.OpenBoltStore(p.StatePath())
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	plan, err := core.Build(ctx, p, nil)
+	if err != nil {
+		return err
+	}
+	defer plan.Close()
+	prof, err := os.Create(h.o.CPUProfile)
+	if err != nil {
+		return err
+	}
+	defer prof.Close()
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(160 << 20))
+	h.logf("p1: profiling our side in-process into %s", h.o.CPUProfile)
+	if err := pprof.StartCPUProfile(prof); err != nil {
+		return err
+	}
+	sum, err := plan.Run(ctx, core.RunOptions{Store: store})
+	pprof.StopCPUProfile()
+	if err != nil {
+		return err
+	}
+	if got, want := sum.Rows(), int64(s.Users*s.Checkins); got != want {
+		return fmt.Errorf("profiled run wrote %d rows, want %d", got, want)
+	}
+	return prof.Close()
+}
