@@ -1,8 +1,11 @@
-//go:build !unix
+//go:build !linux
 
 package plugins_test
 
 import "time"
 
-// cpuTime is not measured here.
-func cpuTime() time.Duration { return 0 }
+// cpuTimes is not measured here.
+func cpuTimes() (self, children time.Duration) { return 0, 0 }
+
+// runningChildrenCPU is not measured here.
+func runningChildrenCPU() time.Duration { return 0 }

@@ -73,10 +73,7 @@ func (o *Opener) start(t target, log *slog.Logger, kind string) (*process, error
 		SyncStdout:       &lineLogger{log: log, level: slog.LevelInfo, stream: "stdout"},
 		SyncStderr:       &lineLogger{log: log, level: slog.LevelWarn, stream: "stderr", tail: p.tail},
 		StartTimeout:     o.StartTimeout,
-		GRPCDialOptions: []grpc.DialOption{
-			grpc.WithInitialWindowSize(wire.StreamWindow),
-			grpc.WithInitialConnWindowSize(wire.ConnWindow),
-		},
+		GRPCDialOptions:  wire.DialOptions(),
 	}
 	if t.sum != nil {
 		cfg.SecureConfig = &plugin.SecureConfig{Checksum: t.sum, Hash: sha256.New()}

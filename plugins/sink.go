@@ -1,7 +1,6 @@
 package plugins
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,7 +34,6 @@ type sink struct {
 	query       string
 	maxInFlight int
 
-	buf       bytes.Buffer // the batch being sent, encoded
 	stream    pb.Sink_WriteClient
 	stop      context.CancelFunc // cancels the stream
 	recvDone  chan struct{}      // closed when the reply reader ends
@@ -79,48 +77,29 @@ func (s *sink) Write(ctx context.Context, b core.Batch) error {
 	if err := s.open(); err != nil {
 		return err
 	}
-	data, err := s.encode(b)
+	data, err := wire.EncodeBatch(b)
 	if err != nil {
 		return fmt.Errorf("plugins: %s: %w", s.p.name, err)
 	}
-	if err := s.waitFor(ctx, func() bool { return s.bytes == 0 || s.bytes+data.size <= s.maxInFlight }); err != nil {
+	if err := s.waitFor(ctx, func() bool { return s.bytes == 0 || s.bytes+data.Size <= s.maxInFlight }); err != nil {
+		data.Free()
 		return err
 	}
 	s.mu.Lock()
-	s.inFlight = append(s.inFlight, sentBatch{stream: b.Stream, unit: b.Unit, bytes: data.size})
-	s.bytes += data.size
+	s.inFlight = append(s.inFlight, sentBatch{stream: b.Stream, unit: b.Unit, bytes: data.Size})
+	s.bytes += data.Size
 	s.mu.Unlock()
-	for _, c := range data.chunks {
-		if err := s.stream.Send(c); err != nil {
-			if errors.Is(err, io.EOF) {
-				// The stream ended; its error comes from the reply reader.
-				<-s.recvDone
-				if err := s.err(); err != nil {
-					return err
-				}
+	if err := data.Send(func(c *wire.Chunk) error { return s.stream.SendMsg(c) }); err != nil {
+		if errors.Is(err, io.EOF) {
+			// The stream ended; its error comes from the reply reader.
+			<-s.recvDone
+			if err := s.err(); err != nil {
+				return err
 			}
-			return s.setFailed(s.p.fail(nil, "write", err))
 		}
+		return s.setFailed(s.p.fail(nil, "write", err))
 	}
 	return nil
-}
-
-// encoded is a batch ready to send.
-type encoded struct {
-	chunks []*pb.BatchChunk
-	size   int
-}
-
-// encode encodes b into the sink's buffer, which Write reuses for the next
-// batch once every chunk of this one is sent.
-func (s *sink) encode(b core.Batch) (encoded, error) {
-	var e encoded
-	n, err := wire.SendBatch(b, &s.buf, func(c *pb.BatchChunk) error {
-		e.chunks = append(e.chunks, c)
-		return nil
-	})
-	e.size = n
-	return e, err
 }
 
 // open starts the Write stream and its reply reader on the first Write.

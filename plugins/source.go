@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc"
 
 	"github.com/etl-toolkit/etl/core"
 	"github.com/etl-toolkit/etl/plugins/internal/wire"
@@ -59,16 +60,18 @@ func (s *source) Read(ctx context.Context, unit string, from core.Position, emit
 	if err != nil {
 		return s.p.fail(ctx, "read "+unit, err)
 	}
-	return receive(ctx, s.p, "read "+unit, s.mem, stream.Recv, emit)
+	return receive(ctx, s.p, "read "+unit, s.mem, stream, emit)
 }
 
 // receive emits the batches of a stream of chunks until it ends. An error
 // from emit is returned as it is; a cancelled ctx gives an error wrapping
 // ctx.Err().
-func receive(ctx context.Context, p *process, op string, mem memory.Allocator, recv func() (*pb.BatchChunk, error), emit core.Emit) error {
+func receive(ctx context.Context, p *process, op string, mem memory.Allocator, stream grpc.ClientStream, emit core.Emit) error {
 	var asm wire.Assembler
+	defer asm.Reset()
 	for {
-		c, err := recv()
+		c := new(wire.Chunk)
+		err := stream.RecvMsg(c)
 		if errors.Is(err, io.EOF) {
 			if asm.Pending() {
 				return fmt.Errorf("plugins: %s: %s: the stream ended inside a batch", p.name, op)

@@ -52,7 +52,7 @@ func (t *transform) Apply(ctx context.Context, in core.Batch, emit core.Emit) er
 	if err != nil {
 		return t.p.fail(ctx, "apply", err)
 	}
-	_, err = wire.SendBatch(in, nil, stream.Send)
+	_, err = wire.SendBatch(in, func(c *wire.Chunk) error { return stream.SendMsg(c) })
 	in.Release()
 	sent = true
 	if err == nil {
@@ -65,7 +65,7 @@ func (t *transform) Apply(ctx context.Context, in core.Batch, emit core.Emit) er
 		}
 		return t.p.fail(ctx, "apply", err)
 	}
-	return receive(ctx, t.p, "apply", t.mem, stream.Recv, emit)
+	return receive(ctx, t.p, "apply", t.mem, stream, emit)
 }
 
 // Flush implements core.Transform.
@@ -76,7 +76,7 @@ func (t *transform) Flush(ctx context.Context, unit string, emit core.Emit) erro
 	if err != nil {
 		return t.p.fail(ctx, "flush "+unit, err)
 	}
-	return receive(ctx, t.p, "flush "+unit, t.mem, stream.Recv, emit)
+	return receive(ctx, t.p, "flush "+unit, t.mem, stream, emit)
 }
 
 // Check implements core.Checker.

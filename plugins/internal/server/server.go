@@ -45,11 +45,6 @@ func (p Plugin) Check() error {
 	return nil
 }
 
-// GRPCServerOptions are the options of the plugin's gRPC server.
-func GRPCServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.InitialWindowSize(wire.StreamWindow), grpc.InitialConnWindowSize(wire.ConnWindow)}
-}
-
 // Serve serves p over go-plugin until the host is done with it, then exits the
 // process. Started by hand (not by etl), it prints what it is and exits with
 // status 1.
@@ -64,7 +59,7 @@ func Serve(p Plugin) {
 		HandshakeConfig:  wire.Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: Set(p, stderr)},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(opts, GRPCServerOptions()...)...)
+			return grpc.NewServer(append(opts, wire.ServerOptions()...)...)
 		},
 		Logger: hclog.New(&hclog.LoggerOptions{
 			Name: p.Name, Output: stderr, JSONFormat: true, Level: hclog.Warn,

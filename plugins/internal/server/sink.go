@@ -88,8 +88,10 @@ func (s *sinkServer) Write(stream pb.Sink_WriteServer) error {
 	go func() {
 		defer close(next)
 		var asm wire.Assembler
+		defer asm.Reset()
 		for {
-			c, err := stream.Recv()
+			c := new(wire.Chunk)
+			err := stream.RecvMsg(c)
 			if errors.Is(err, io.EOF) {
 				recvErr <- nil
 				return

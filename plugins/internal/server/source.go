@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"sync"
 
@@ -92,7 +91,6 @@ func (s *sourceServer) Read(req *pb.ReadRequest, stream pb.Source_ReadServer) er
 		}
 	}
 	ctx := stream.Context()
-	var buf bytes.Buffer // reused: emit is called by one goroutine at a time
 	emit := func(ectx context.Context, b core.Batch) error {
 		defer b.Release()
 		if err := ctx.Err(); err != nil {
@@ -101,7 +99,7 @@ func (s *sourceServer) Read(req *pb.ReadRequest, stream pb.Source_ReadServer) er
 		if err := ectx.Err(); err != nil {
 			return err
 		}
-		if _, err := wire.SendBatch(b, &buf, stream.Send); err != nil {
+		if _, err := wire.SendBatch(b, func(c *wire.Chunk) error { return stream.SendMsg(c) }); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 
 	"github.com/etl-toolkit/etl/core"
 	"github.com/etl-toolkit/etl/plugins/internal/wire"
@@ -57,8 +57,8 @@ func (s *transformServer) Check(ctx context.Context, _ *pb.CheckRequest) (*pb.Ch
 
 // emitter returns an emit that streams batches back to the host. It fails
 // once the host has cancelled the call (its own emit failed).
-func emitter(ctx context.Context, send func(*pb.BatchChunk) error) core.Emit {
-	var buf bytes.Buffer // reused: a transform emits from one goroutine
+func emitter(ctx context.Context, stream grpc.ServerStream) core.Emit {
+	send := func(c *wire.Chunk) error { return stream.SendMsg(c) }
 	return func(ectx context.Context, b core.Batch) error {
 		defer b.Release()
 		if err := ctx.Err(); err != nil {
@@ -67,7 +67,7 @@ func emitter(ctx context.Context, send func(*pb.BatchChunk) error) core.Emit {
 		if err := ectx.Err(); err != nil {
 			return err
 		}
-		if _, err := wire.SendBatch(b, &buf, send); err != nil {
+		if _, err := wire.SendBatch(b, send); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -80,8 +80,10 @@ func emitter(ctx context.Context, send func(*pb.BatchChunk) error) core.Emit {
 // Apply receives one batch and applies the transform to it.
 func (s *transformServer) Apply(stream pb.Transform_ApplyServer) error {
 	var asm wire.Assembler
+	defer asm.Reset()
 	for {
-		c, err := stream.Recv()
+		c := new(wire.Chunk)
+		err := stream.RecvMsg(c)
 		if errors.Is(err, io.EOF) {
 			return wire.ToStatus(errors.New("sdk: apply: the host sent no complete batch"))
 		}
@@ -106,7 +108,7 @@ func (s *transformServer) Apply(stream pb.Transform_ApplyServer) error {
 		return wire.ToStatus(err)
 	}
 	ctx := stream.Context()
-	return wire.ToStatus(s.tr.Apply(ctx, b, emitter(ctx, stream.Send)))
+	return wire.ToStatus(s.tr.Apply(ctx, b, emitter(ctx, stream)))
 }
 
 func (s *transformServer) Flush(req *pb.FlushRequest, stream pb.Transform_FlushServer) error {
@@ -116,7 +118,7 @@ func (s *transformServer) Flush(req *pb.FlushRequest, stream pb.Transform_FlushS
 		return wire.ToStatus(errNotConfigured)
 	}
 	ctx := stream.Context()
-	return wire.ToStatus(s.tr.Flush(ctx, req.Unit, emitter(ctx, stream.Send)))
+	return wire.ToStatus(s.tr.Flush(ctx, req.Unit, emitter(ctx, stream)))
 }
 
 func (s *transformServer) Close(context.Context, *pb.CloseRequest) (*pb.CloseResponse, error) {

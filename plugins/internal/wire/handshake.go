@@ -79,3 +79,19 @@ const (
 	StreamWindow = 4 << 20
 	ConnWindow   = 8 << 20
 )
+
+// DialOptions are the options of the host's connection to a plugin: the
+// flow-control windows, and Codec for every call.
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithInitialWindowSize(StreamWindow),
+		grpc.WithInitialConnWindowSize(ConnWindow),
+		grpc.WithDefaultCallOptions(CallOption()),
+	}
+}
+
+// ServerOptions are the options of a plugin's gRPC server: the flow-control
+// windows, and Codec.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.InitialWindowSize(StreamWindow), grpc.InitialConnWindowSize(ConnWindow), ServerOption()}
+}

@@ -13,7 +13,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/etl-toolkit/etl/core"
-	pb "github.com/etl-toolkit/etl/plugins/proto"
 )
 
 func stringBatch(mem memory.Allocator, rows, size int) core.Batch {
@@ -56,8 +55,13 @@ func TestChunks(t *testing.T) {
 			defer mem.AssertSize(t, 0)
 			in := c.batch(mem)
 			defer in.Release()
-			var chunks []*pb.BatchChunk
-			n, err := SendBatch(in, nil, func(c *pb.BatchChunk) error { chunks = append(chunks, c); return nil })
+			frames := &countingPool{}
+			var chunks []*Chunk
+			n, err := SendBatch(in, func(c *Chunk) error {
+				// As gRPC would: marshal, then receive in 16 KiB frames.
+				chunks = append(chunks, transmit(t, c, frames))
+				return nil
+			})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,8 +70,8 @@ func TestChunks(t *testing.T) {
 			}
 			var asm Assembler
 			for i, ch := range chunks {
-				if len(ch.Data) > ChunkSize {
-					t.Errorf("chunk %d: got %d bytes, want at most %d", i, len(ch.Data), ChunkSize)
+				if ch.Data.Len() > ChunkSize {
+					t.Errorf("chunk %d: got %d bytes, want at most %d", i, ch.Data.Len(), ChunkSize)
 				}
 				complete, err := asm.Add(ch)
 				if err != nil {
@@ -90,6 +94,9 @@ func TestChunks(t *testing.T) {
 			}
 			if asm.Pending() {
 				t.Error("the assembler still holds a batch after Batch")
+			}
+			if got := frames.held(); got != 0 {
+				t.Errorf("%d received frames not freed after Batch", got)
 			}
 		})
 	}
