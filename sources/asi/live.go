@@ -197,6 +197,7 @@ func (s *Source) readLive(ctx context.Context, c *connection, unit, path string,
 		wait := bo.NextBackOff()
 		s.log.Warn("asi: live stream lost, reconnecting", "unit", unit, "err", errText(err), "wait", wait)
 		s.live.reconnects.Add(1)
+		s.counters.Add("asi.reconnects", 1)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -304,6 +305,7 @@ var gapSchema = arrow.NewSchema([]arrow.Field{
 // reportGap logs, counts and emits the gap (start, end) in event time.
 func (lr *liveRead) reportGap(ctx context.Context, start, end int64, why string) error {
 	lr.s.live.gaps.Add(1)
+	lr.s.counters.Add("asi.gaps", 1)
 	lr.s.log.Warn("asi: gap in live stream", "unit", lr.unit,
 		"start", time.UnixMilli(start).UTC(), "end", time.UnixMilli(end).UTC(), "reason", why)
 	b := array.NewRecordBuilder(lr.s.mem, gapSchema)
@@ -333,6 +335,11 @@ func messageTime(msg []byte) int64 {
 	}
 	return t
 }
+
+var _ core.LiveSource = (*Source)(nil)
+
+// Live implements core.LiveSource: the live/... units are live streams.
+func (s *Source) Live(unit string) bool { return strings.HasPrefix(unit, "live/") }
 
 // parseLiveUnit returns the device id of a live unit.
 func parseLiveUnit(unit string) (int64, bool) {

@@ -121,7 +121,8 @@ func TestLiveReconnect(t *testing.T) {
 	emu := liveEmulator(t, asitest.Live{DropAfter: 5, Speed: 20})
 	emu.SetTokenLifetime(300 * time.Millisecond)
 	var logs bytes.Buffer
-	src, err := NewSource(liveConfig(emu, 0), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	counters := &core.Counters{}
+	src, err := NewSource(liveConfig(emu, 0), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Counters: counters})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +135,9 @@ func TestLiveReconnect(t *testing.T) {
 	st := src.LiveStats()
 	if st.Gaps < 3 || st.Reconnects < 3 || r.rows["asi.preprocessed.gnss"] < 15 {
 		t.Errorf("got stats %+v and rows %v, want 3 gaps, 3 reconnects and 15 gnss rows", st, r.rows)
+	}
+	if c := counters.Snapshot(); c["asi.gaps"] != st.Gaps || c["asi.reconnects"] != st.Reconnects || int64(len(r.gaps)) > st.Gaps {
+		t.Errorf("counters: got %v, want asi.gaps %d and asi.reconnects %d (the %d gap rows emitted, or more)", c, st.Gaps, st.Reconnects, len(r.gaps))
 	}
 	if !strings.HasPrefix(r.gaps[0], "connection lost") {
 		t.Errorf("gap reason: got %q, want connection lost: ...", r.gaps[0])

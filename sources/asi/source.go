@@ -51,7 +51,7 @@ func newFromEnv(_ context.Context, env core.Env) (core.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newSource(cfg, Options{Mem: env.Mem, Logger: env.Logger, DeadLetters: env.DeadLetters, Limiters: env.Limiter}), nil
+	return newSource(cfg, Options{Mem: env.Mem, Logger: env.Logger, DeadLetters: env.DeadLetters, Limiters: env.Limiter, Counters: env.Counters}), nil
 }
 
 // Options are what a Source needs besides its Config.
@@ -68,6 +68,9 @@ type Options struct {
 	// Limiters makes the API client's request-rate limiter (default
 	// core.LocalLimiters); its budget is the API client id's at the host.
 	Limiters core.Limiters
+	// Counters gets the live streams' gaps and reconnects, as "asi.gaps" and
+	// "asi.reconnects" (default: none).
+	Counters *core.Counters
 }
 
 // budget names the request budget the API counts a connection's requests
@@ -97,7 +100,8 @@ type Source struct {
 	mu   sync.Mutex
 	conn *connection
 
-	live liveCounters
+	live     liveCounters
+	counters *core.Counters
 }
 
 var (
@@ -135,7 +139,7 @@ func newSource(cfg Config, opts Options) *Source {
 		t.MaxIdleConnsPerHost = 32
 		opts.HTTP = &http.Client{Timeout: cfg.Timeout, Transport: t}
 	}
-	return &Source{cfg: cfg, mem: opts.Mem, log: opts.Logger, dead: opts.DeadLetters, hc: opts.HTTP, limiters: opts.Limiters}
+	return &Source{cfg: cfg, mem: opts.Mem, log: opts.Logger, dead: opts.DeadLetters, hc: opts.HTTP, limiters: opts.Limiters, counters: opts.Counters}
 }
 
 // connect logs in on first use: with base_url: emulator it first starts the
