@@ -43,6 +43,7 @@ row_group_bytes: 32MiB
 page_bytes: 256KiB
 dictionary: false
 dictionary_columns: {user_id: true, pos.lat: false}
+integer_encoding: delta
 `, func(c *Config) {
 			c.Path = "/data/lake"
 			c.PartitionBy = []string{"unit", "date"}
@@ -51,6 +52,7 @@ dictionary_columns: {user_id: true, pos.lat: false}
 			c.RowGroupRows, c.RowGroupBytes, c.PageBytes = 65536, 32<<20, 256<<10
 			c.Dictionary = false
 			c.DictionaryColumns = map[string]bool{"user_id": true, "pos.lat": false}
+			c.IntegerEncoding = "delta"
 		}},
 		{"sizes as numbers and SI units", "path: x\nrow_group_bytes: 1GB\npage_bytes: 65536", func(c *Config) {
 			c.Path, c.RowGroupBytes, c.PageBytes = "x", 1_000_000_000, 65536
@@ -102,8 +104,10 @@ func TestConfigProblems(t *testing.T) {
 			c.RowGroupBytes = 10
 			c.PageBytes = 2 << 30
 			c.DictionaryColumns = map[string]bool{"a..b": true}
+			c.IntegerEncoding = "rle"
 		}, []string{
 			`compression: unknown value "zstdd" (want one of: none, snappy, zstd, gzip)`,
+			`integer_encoding: unknown value "rle" (want one of: plain, delta)`,
 			"row_group_rows: 0 out of range",
 			"row_group_bytes: 10 out of range",
 			"page_bytes: 2147483648 out of range",

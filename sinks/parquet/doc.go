@@ -46,7 +46,9 @@
 // its writer: column.go says why (speed, measured).
 //
 // Pages are version 1 data pages, compressed with the compression option
-// (zstd level 1 by default, as pyarrow), PLAIN-encoded or dictionary-encoded:
+// (zstd level 1 by default, as pyarrow), PLAIN-encoded (or, with
+// integer_encoding: delta, DELTA_BINARY_PACKED for integer, date and
+// timestamp pages it makes smaller) or dictionary-encoded:
 // with dictionary on (the default), a column is dictionary-encoded unless the
 // first 4096 rows of its file hold at least 256 values, more than half of them
 // distinct (ids, measurements, timestamps), and a dictionary that outgrows

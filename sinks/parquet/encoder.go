@@ -115,6 +115,7 @@ func (f *Format) newEncoder(w io.Writer, schema *arrow.Schema) (*Encoder, error)
 	for i, l := range e.leaves {
 		ch := l.ch
 		ch.dict, ch.useDict, ch.dictMax = e.dict[i], e.dict[i], int(f.cfg.PageBytes)
+		ch.delta = f.cfg.IntegerEncoding == "delta"
 	}
 	e.chunks = make([]columnChunk, len(e.leaves))
 	return e, nil

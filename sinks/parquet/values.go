@@ -185,6 +185,12 @@ func (c *fixedColumn[T]) encodeValues(dst []byte, s *scratch) ([]byte, format.En
 		c.idx = c.idx[:0]
 		return dst, format.RLEDictionary
 	}
+	if c.delta && len(c.plain) > 0 {
+		if d, ok := appendDelta(s, dst, c.plain); ok {
+			c.plain = c.plain[:0]
+			return d, format.DeltaBinaryPacked
+		}
+	}
 	dst = appendPlain(dst, c.plain)
 	c.plain = c.plain[:0]
 	return dst, format.Plain
