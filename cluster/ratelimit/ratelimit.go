@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -88,10 +89,51 @@ type limiter struct {
 	hold   time.Duration
 
 	mu    sync.Mutex
-	due   []time.Time // tokens taken and not yet used, by the time each is due (ascending)
+	ch    chunk       // the chunk being handed out
+	back  []time.Time // tokens given back by cancelled Waits, by due time (ascending)
 	cur   state       // the key's value as last read or written
 	rev   uint64      // its revision; 0 with known false: read before writing
 	known bool
+}
+
+// chunk is a chunk of tokens taken, described rather than listed (a chunk may
+// hold thousands): token j (1-based) is due at base + max(0, j−avail)/rate.
+type chunk struct {
+	base    time.Time
+	avail   float64 // tokens in the bucket when the chunk was taken
+	next, n int     // the next token to hand out, and the chunk's size
+}
+
+func (l *limiter) due(j int) time.Time {
+	if w := float64(j) - l.ch.avail; w > 0 {
+		return l.ch.base.Add(time.Duration(w / l.rate * 1e9))
+	}
+	return l.ch.base
+}
+
+// pop hands out the earliest token not dropped as stale (due more than Hold
+// before now); false when there is none. l.mu is held.
+func (l *limiter) pop(now time.Time) (time.Time, bool) {
+	cutoff := now.Add(-l.hold)
+	for len(l.back) > 0 && l.back[0].Before(cutoff) {
+		l.back = l.back[1:]
+	}
+	if x := cutoff.Sub(l.ch.base); x > 0 {
+		// Tokens j < avail + rate·x are due before cutoff.
+		l.ch.next = max(l.ch.next, int(math.Ceil(l.ch.avail+l.rate*x.Seconds())))
+	}
+	inChunk := l.ch.next <= l.ch.n
+	if len(l.back) > 0 && (!inChunk || !l.due(l.ch.next).Before(l.back[0])) {
+		t := l.back[0]
+		l.back = l.back[1:]
+		return t, true
+	}
+	if inChunk {
+		t := l.due(l.ch.next)
+		l.ch.next++
+		return t, true
+	}
+	return time.Time{}, false
 }
 
 // Wait blocks until a request may be sent, or ctx ends (its error), or the
@@ -100,12 +142,7 @@ func (l *limiter) Wait(ctx context.Context) error {
 	for {
 		l.mu.Lock()
 		now := time.Now()
-		for len(l.due) > 0 && now.Sub(l.due[0]) > l.hold {
-			l.due = l.due[1:]
-		}
-		if len(l.due) > 0 {
-			t := l.due[0]
-			l.due = l.due[1:]
+		if t, ok := l.pop(now); ok {
 			l.mu.Unlock()
 			if d := t.Sub(now); d > 0 {
 				if err := core.SleepReporting(ctx, d, "waiting: shared request rate limit"); err != nil {
@@ -123,22 +160,15 @@ func (l *limiter) Wait(ctx context.Context) error {
 	}
 }
 
-// giveBack returns an unused token (its Wait was cancelled) to the front of the
-// queue, keeping it sorted.
+// giveBack keeps an unused token (its Wait was cancelled) for the next Wait.
 func (l *limiter) giveBack(t time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	i := 0
-	for i < len(l.due) && l.due[i].Before(t) {
-		i++
-	}
-	l.due = append(l.due, time.Time{})
-	copy(l.due[i+1:], l.due[i:])
-	l.due[i] = t
+	i, _ := slices.BinarySearchFunc(l.back, t, time.Time.Compare)
+	l.back = slices.Insert(l.back, i, t)
 }
 
-// take reserves one chunk of tokens from the shared bucket and queues them in
-// l.due. l.mu is held.
+// take reserves one chunk of tokens from the shared bucket as l.ch. l.mu is held.
 func (l *limiter) take(ctx context.Context) error {
 	for {
 		if !l.known {
@@ -167,14 +197,7 @@ func (l *limiter) take(ctx context.Context) error {
 		l.cur, l.rev = next, rev
 		// The bucket's clock may be ahead of ours (another worker's clock): the
 		// tokens are due by the bucket's clock, so wait for it too.
-		base := now.Add(time.Duration(at - wall))
-		for j := 1; j <= l.chunk; j++ {
-			wait := 0.0
-			if float64(j) > tokens {
-				wait = (float64(j) - tokens) / l.rate
-			}
-			l.due = append(l.due, base.Add(time.Duration(wait*1e9)))
-		}
+		l.ch = chunk{base: now.Add(time.Duration(at - wall)), avail: tokens, next: 1, n: l.chunk}
 		return nil
 	}
 }

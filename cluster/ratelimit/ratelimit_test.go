@@ -3,6 +3,7 @@ package ratelimit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -218,5 +219,44 @@ func TestNoLimit(t *testing.T) {
 	}
 	if _, err := kv.Get(context.Background(), ratelimit.KVKey(budget)); !errors.Is(err, jetstream.ErrKeyNotFound) {
 		t.Errorf("no limit: budget key read: %v, want not found (no KV traffic)", err)
+	}
+}
+
+// BenchmarkWait measures the cost of one request's Wait with chunks of 1, 5
+// and 50 tokens per KV update (the chunk is capped at the burst), on a rate far
+// above the request rate so that nothing sleeps: the KV round trips amortised.
+// kv-updates/op says how many revision-checked updates each request cost.
+func BenchmarkWait(b *testing.B) {
+	for _, burst := range []int{1, 5, 50} {
+		b.Run(fmt.Sprintf("tokens-per-update=%d", burst), func(b *testing.B) {
+			url := natstest.Start(b)
+			nc, err := nats.Connect(url)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer nc.Close()
+			js, err := jetstream.New(nc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			kv, err := ratelimit.CreateBucket(ctx, js, ratelimit.BucketConfig{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			l := ratelimit.New(kv, ratelimit.Options{})(budget, 1e9, burst)
+			for b.Loop() {
+				if err := l.Wait(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			e, err := kv.Get(ctx, ratelimit.KVKey(budget))
+			if err != nil {
+				b.Fatal(err)
+			}
+			// The bucket's stream holds only the budget key: its revision is the
+			// number of updates made.
+			b.ReportMetric(float64(e.Revision())/float64(b.N), "kv-updates/op")
+		})
 	}
 }
