@@ -27,22 +27,34 @@ func kvKey(key string) string {
 		if i > 0 {
 			b.WriteByte('.')
 		}
-		if seg == "" {
-			b.WriteByte('=')
-			continue
-		}
-		for j := 0; j < len(seg); j++ {
-			c := seg[j]
-			if plainByte(c) {
-				b.WriteByte(c)
-				continue
-			}
-			b.WriteByte('=')
-			b.WriteByte(hexDigits[c>>4])
-			b.WriteByte(hexDigits[c&15])
-		}
+		escapeToken(&b, seg)
 	}
 	return b.String()
+}
+
+// token escapes s into one subject token, as kvKey does a segment ("/" too).
+func token(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	escapeToken(&b, s)
+	return b.String()
+}
+
+func escapeToken(b *strings.Builder, seg string) {
+	if seg == "" {
+		b.WriteByte('=')
+		return
+	}
+	for j := 0; j < len(seg); j++ {
+		c := seg[j]
+		if plainByte(c) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('=')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
 }
 
 // storeKey reverses kvKey.

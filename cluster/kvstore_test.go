@@ -59,11 +59,11 @@ func TestKVStoreRefusesStaleWrites(t *testing.T) {
 	if _, err := st.Update(ctx, core.Write{Key: "k", Value: []byte("2")}); !errors.Is(err, core.ErrStale) {
 		t.Errorf("create over an existing key: got %v, want ErrStale", err)
 	}
-	if _, err := st.Update(ctx, core.Write{Key: "k", Value: []byte("2"), Rev: revs[0]}, core.Write{Key: "other", Value: []byte("x"), Rev: 99}); !errors.Is(err, core.ErrStale) {
-		t.Errorf("batch with one stale write: got %v, want ErrStale", err)
+	if _, err := st.Update(ctx, core.Write{Key: "other", Value: []byte("x"), Rev: 99}, core.Write{Key: "k", Value: []byte("2"), Rev: revs[0]}); !errors.Is(err, core.ErrStale) {
+		t.Errorf("update starting with a stale write: got %v, want ErrStale", err)
 	}
 	if v, _, _ := st.Get(ctx, "k"); string(v) != "1" {
-		t.Errorf("a refused batch must change nothing: got %q, want %q", v, "1")
+		t.Errorf("writes after a stale one must not be applied: got %q, want %q", v, "1")
 	}
 	revs2, err := st.Update(ctx, core.Write{Key: "k", Value: []byte("2"), Rev: revs[0]})
 	if err != nil {
@@ -97,7 +97,7 @@ func TestKVStoreRefusesStaleWrites(t *testing.T) {
 	}
 }
 
-func TestKVStoreUpdateIsAtomicAndReturnsEachRevision(t *testing.T) {
+func TestKVStoreUpdateAppliesInOrderUntilStale(t *testing.T) {
 	st := openTestStore(t)
 	ctx := context.Background()
 	writes := []core.Write{{Key: "p/unit/a", Value: []byte("a")}, {Key: "p/unit/b", Value: []byte("b")}, {Key: "p/pending", Value: []byte("x")}}
@@ -111,19 +111,18 @@ func TestKVStoreUpdateIsAtomicAndReturnsEachRevision(t *testing.T) {
 			t.Errorf("%s: got %q rev %d (%v), want %q rev %d", w.Key, v, rev, err, w.Value, revs[i])
 		}
 	}
-	// The last write is stale: the two before it must not be applied.
+	// The second write is stale: the first stays applied, the third is not tried.
 	_, err = st.Update(ctx,
 		core.Write{Key: "p/unit/a", Value: []byte("a2"), Rev: revs[0]},
-		core.Write{Key: "p/unit/c", Value: []byte("c")},
-		core.Write{Key: "p/pending", Rev: revs[2] + 100})
+		core.Write{Key: "p/unit/b", Value: []byte("b2"), Rev: revs[1] + 100},
+		core.Write{Key: "p/pending", Rev: revs[2]})
 	if !errors.Is(err, core.ErrStale) {
 		t.Fatalf("got %v, want ErrStale", err)
 	}
-	if v, _, _ := st.Get(ctx, "p/unit/a"); string(v) != "a" {
-		t.Errorf("p/unit/a: got %q, want %q (a refused batch changes nothing)", v, "a")
-	}
-	if v, _, _ := st.Get(ctx, "p/unit/c"); v != nil {
-		t.Errorf("p/unit/c: got %q, want nothing", v)
+	for key, want := range map[string]string{"p/unit/a": "a2", "p/unit/b": "b", "p/pending": "x"} {
+		if v, _, _ := st.Get(ctx, key); string(v) != want {
+			t.Errorf("%s: got %q, want %q", key, v, want)
+		}
 	}
 }
 
@@ -181,13 +180,13 @@ func TestFencedStoreIsRefusedAfterAClaim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := st.Fenced("p/claim/u", []byte("worker-1"), rev)
-	if _, err := old.Update(ctx, core.Write{Key: "p/pending/u", Value: []byte("1")}); err != nil {
-		t.Fatalf("fenced write while the claim holds: %v", err)
+	old := st.Fenced("p/claim/u", rev)
+	revs, err := old.Update(ctx, core.Write{Key: "p/pending/u", Value: []byte("1")}, core.Write{Key: "p/unit/u", Value: []byte("pos1")})
+	if err != nil {
+		t.Fatalf("fenced creations while the claim holds: %v", err)
 	}
-	_, pendingRev, _ := st.Get(ctx, "p/pending/u")
-	if _, err := old.Update(ctx, core.Write{Key: "p/pending/u", Rev: pendingRev}); err != nil {
-		t.Fatalf("second fenced write (the fence's revision moved with the first): %v", err)
+	if _, err := old.Update(ctx, core.Write{Key: "p/pending/u", Rev: revs[0]}); err != nil {
+		t.Fatalf("fenced deletion: %v", err)
 	}
 	// The unit is redelivered: another worker claims it.
 	rev2, err := st.Claim(ctx, "p/claim/u", []byte("worker-2"))
@@ -195,13 +194,17 @@ func TestFencedStoreIsRefusedAfterAClaim(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := old.Update(ctx, core.Write{Key: "p/pending/u", Value: []byte("2")}); !errors.Is(err, core.ErrStale) {
-		t.Fatalf("write of the old holder after the claim: got %v, want ErrStale", err)
+		t.Fatalf("creation by the old holder after the claim: got %v, want ErrStale", err)
 	}
 	if v, _, _ := st.Get(ctx, "p/pending/u"); v != nil {
 		t.Errorf("refused fenced write left %q", v)
 	}
-	cur := st.Fenced("p/claim/u", []byte("worker-2"), rev2)
-	if _, err := cur.Update(ctx, core.Write{Key: "p/pending/u", Value: []byte("3")}); err != nil {
-		t.Fatalf("write of the new holder: %v", err)
+	cur := st.Fenced("p/claim/u", rev2)
+	if _, err := cur.Update(ctx, core.Write{Key: "p/pending/u", Value: []byte("3")}, core.Write{Key: "p/unit/u", Value: []byte("pos2"), Rev: revs[1]}); err != nil {
+		t.Fatalf("writes of the new holder: %v", err)
+	}
+	// Writes naming a revision keep their own check under a fence.
+	if _, err := cur.Update(ctx, core.Write{Key: "p/unit/u", Value: []byte("pos3"), Rev: revs[1]}); !errors.Is(err, core.ErrStale) {
+		t.Fatalf("stale update under a valid fence: got %v, want ErrStale", err)
 	}
 }

@@ -168,6 +168,9 @@ func (v *validator) pipeline(pf *pipelineFile) *Pipeline {
 			v.errorf("state", "must not be empty (leave it out for the default %q)", DefaultState)
 		}
 		p.State = *pf.State
+		if scheme, _, ok := strings.Cut(p.State, "://"); ok && !IsStateURL(p.State) {
+			v.errorf("state", "unsupported state URL scheme %q (want a directory, or nats://HOST:PORT for the JetStream store of a cluster)", scheme)
+		}
 	}
 	if pf.Concurrency != nil && !v.failed("concurrency") {
 		if c := *pf.Concurrency; c < 1 || c > MaxConcurrency {
@@ -185,6 +188,10 @@ func (v *validator) pipeline(pf *pipelineFile) *Pipeline {
 		v.errorf("commit.rows", "must not be negative, got %d", pf.Commit.Rows)
 	}
 	p.DeadLetter = filepath.Join(p.State, p.Name+".deadletter.jsonl")
+	if IsStateURL(p.State) {
+		// State on a server: rejected rows still go to a local file.
+		p.DeadLetter = filepath.Join(DefaultState, p.Name+".deadletter.jsonl")
+	}
 	if dl := pf.DeadLetter.Path; dl != nil && !v.failed("dead_letter.path") {
 		if *dl == "" {
 			v.errorf("dead_letter.path", "must not be empty (leave it out for the default STATE/NAME.deadletter.jsonl)")
@@ -527,4 +534,11 @@ func (x *expansion) unsetError() error {
 		return fmt.Errorf("environment variable %s is not set (set it, or give a default: ${%s:-default})", name, name)
 	}
 	return fmt.Errorf("environment variables %s are not set (set them, or give defaults: ${VAR:-default})", strings.Join(x.unset, ", "))
+}
+
+// IsStateURL reports whether a pipeline's state names a NATS server (the
+// JetStream key-value store of package cluster: nats://, tls:// or several
+// comma-separated URLs) rather than a local directory.
+func IsStateURL(state string) bool {
+	return strings.HasPrefix(state, "nats://") || strings.HasPrefix(state, "tls://")
 }
