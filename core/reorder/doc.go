@@ -37,22 +37,22 @@
 // interval more than max_delay, more when the successor is itself late. The
 // transform is therefore a core.Ticker: for the units the source reports
 // live, the runner ticks it (every 10ms by default) and it takes a key's
-// event time to move with the wall clock since the key's newest row arrived.
-// A held row of a live unit is released by a tick once
+// event time to run with the wall clock, at the pace of its most forward row
+// (the one whose event time was furthest ahead of its arrival). A held row of
+// a live unit is released by a tick once
 //
-//	event time <= newest event time + (now − arrival of the newest) − max_delay
+//	event time <= now + max over the key's rows of (event time − arrival) − max_delay
 //
-// which, on a steady stream, is the moment the message that would have
-// released it is due; and a live key whose last row arrived flush_timeout
-// or more ago is released whole (in count mode too), as the ASI server does.
-// On a steady stream a row thus leaves max_delay (plus up to a tick) after
-// its own event time is due, whether or not its successor has come, and a
-// row arriving after rows newer than it were released is late. A live run's
-// output then depends on when messages arrived, not only on their order: a
-// replay of its input without ticks gives the same rows in the same order
-// per key, except that rows the live run judged late may be sorted in
-// instead. Units the source does not report live are never released by
-// ticks, so batch runs stay deterministic.
+// and a live key whose last row arrived flush_timeout or more ago is released
+// whole (in count mode too), as the ASI server does.
+//
+// A row of a live unit thus leaves at most max_delay (plus a tick) after it
+// arrives, whatever its successors do, and a row arriving after newer rows
+// were released is late. A live run's output then depends on when messages
+// arrived, not only on their order: a replay of its input without ticks gives
+// the same rows in the same order per key, except that rows the live run
+// judged late may be sorted in instead. Units the source does not report live
+// are never released by ticks, so batch runs stay deterministic.
 //
 // # Late rows and duplicates
 //

@@ -56,6 +56,18 @@ func TestTick(t *testing.T) {
 			counts: map[string]int64{},
 		},
 		{
+			name: "a successor arriving late does not hold a row past max_delay after its arrival",
+			cfg:  func(c *Config) { c.MaxDelay = 2 * time.Second },
+			steps: []step{
+				{0, "1000:a", "", "-"},
+				{1500 * time.Millisecond, "2000:b", "", "-"}, // 500ms behind its time
+				{1990 * time.Millisecond, "", "", "-"},
+				{2 * time.Second, "", "1000:a", "0"},
+				{3 * time.Second, "", "1000:a 2000:b", "1"},
+			},
+			counts: map[string]int64{},
+		},
+		{
 			name: "a row older than those a tick released is late",
 			cfg:  func(c *Config) { c.MaxDelay = time.Second },
 			steps: []step{

@@ -176,9 +176,12 @@ type keyState struct {
 	lastT    int64
 	released bool
 	lastRows []row
-	// For a live unit: seenAt is the wall-clock time maxT arrived, lastIn
-	// that of the key's last row.
-	seenAt, lastIn time.Time
+	// For a live unit: first and lastIn are the wall-clock times the key's
+	// first and last rows arrived; ahead is the greatest event time of a
+	// row minus its arrival (measured from first), so that the key's event
+	// time at now is taken to be now − first + ahead (see Tick).
+	first, lastIn time.Time
+	ahead         int64
 }
 
 type row struct {
@@ -289,10 +292,16 @@ func (t *Transform) Apply(ctx context.Context, b core.Batch, emit core.Emit) err
 		in.refs++
 		heap.Push(&ks.held, r)
 		ks.times[ts]++
-		if !ks.seen || ts > ks.maxT {
-			ks.maxT, ks.seen, ks.seenAt = ts, true, now
+		if u.live {
+			if ks.first.IsZero() {
+				ks.first, ks.ahead = now, ts
+			}
+			ks.ahead = max(ks.ahead, ts-int64(now.Sub(ks.first)))
+			ks.lastIn = now
 		}
-		ks.lastIn = now
+		if !ks.seen || ts > ks.maxT {
+			ks.maxT, ks.seen = ts, true
+		}
 		if m, ok := t.streamMax[b.Stream]; !ok || ts > m {
 			t.streamMax[b.Stream] = ts
 		}
@@ -669,14 +678,14 @@ func (t *Transform) LiveUnit(unit string) {
 }
 
 // Tick implements core.Ticker: it releases the rows of live units that are
-// due at now. A key's event time is taken to move with the wall clock since
-// its newest row arrived, so with max_delay a held row is due once
+// due at now. A key's event time is taken to run with the wall clock, at the
+// pace of its most forward row, so with max_delay a held row is due once
 //
-//	event time <= newest event time + (now − its arrival) − max_delay
+//	event time <= now + max over the key's rows of (event time − arrival) − max_delay
 //
-// (on a steady stream, the moment the message that would release it is due);
-// and with flush_timeout a key whose last row arrived flush_timeout or more
-// ago is released whole, as on the ASI server.
+// which holds at the latest max_delay after the row's own arrival; and with
+// flush_timeout a key whose last row arrived flush_timeout or more ago is
+// released whole, as on the ASI server.
 func (t *Transform) Tick(ctx context.Context, now time.Time, emit core.Emit) error {
 	defer t.report()
 	var touched []*unitState
@@ -689,7 +698,7 @@ func (t *Transform) Tick(ctx context.Context, now time.Time, emit core.Emit) err
 			t.stats.TimedOut += int64(n)
 			t.drain(ks)
 		} else if t.cfg.MaxDelay > 0 {
-			wm := ks.maxT + int64(now.Sub(ks.seenAt)) - int64(t.cfg.MaxDelay)
+			wm := int64(now.Sub(ks.first)) + ks.ahead - int64(t.cfg.MaxDelay)
 			for ks.held.Len() > 0 && ks.held[0].t <= wm {
 				t.releaseKey(ks, heap.Pop(&ks.held).(row))
 			}
