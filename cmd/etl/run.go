@@ -249,6 +249,18 @@ func printSummary(w io.Writer, pl *core.Plan, s *core.Summary) {
 	for _, c := range s.Streams {
 		fmt.Fprintf(w, "  %-32s %12d rows %12s\n", c.Stream, c.Rows, humanize.IBytes(uint64(c.Bytes)))
 	}
+	if len(s.Counts) > 0 {
+		// What the components counted: live-stream gaps, late rows...
+		fmt.Fprintln(w, "events:")
+		names := make([]string, 0, len(s.Counts))
+		for n := range s.Counts {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(w, "  %-32s %12d\n", n, s.Counts[n])
+		}
+	}
 	if len(s.Failed) > 0 {
 		units := make([]string, 0, len(s.Failed))
 		for u := range s.Failed {

@@ -36,6 +36,7 @@ type Metrics struct {
 
 	errors      *prometheus.CounterVec // pipeline, kind (unit, run)
 	deadLetters *prometheus.CounterVec // pipeline
+	counts      *prometheus.CounterVec // pipeline, name: the runs' core.Counters
 	runs        *prometheus.CounterVec // pipeline, trigger, result
 	duration    *prometheus.HistogramVec
 	lag         *prometheus.GaugeVec   // pipeline, unit
@@ -110,6 +111,7 @@ func NewMetrics() *Metrics {
 	}
 	m.errors = cv("errors_total", "Failed units (kind=unit) and failed runs (kind=run).", "pipeline", "kind")
 	m.deadLetters = cv("dead_letters_total", "Rows sent to the dead-letter file.", "pipeline")
+	m.counts = cv("events_total", "Events the components counted in finished runs, by name: live-stream gaps (asi.gaps) and reconnects, late, dead-lettered, duplicate and timed-out rows of reorder (reorder.late ...).", "pipeline", "name")
 	m.runs = cv("runs_total", "Runs by trigger (schedule, webhook, run) and result (ok, units_failed, failed, interrupted).", "pipeline", "trigger", "result")
 	m.events = cv("webhook_events_total", "Webhook calls by receiver and result.", "receiver", "pipeline", "result")
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -184,6 +186,9 @@ func (m *Metrics) ObserveRun(r Run) {
 		}
 		m.mu.Unlock()
 		m.deadLetters.WithLabelValues(r.Pipeline).Add(float64(s.DeadLetters))
+		for name, n := range s.Counts {
+			m.counts.WithLabelValues(r.Pipeline, name).Add(float64(n))
+		}
 		for u, at := range r.Asked {
 			if _, failed := s.Failed[u]; !failed && !s.Interrupted {
 				m.lag.WithLabelValues(r.Pipeline, u).Set(r.Ended.Sub(at).Seconds())

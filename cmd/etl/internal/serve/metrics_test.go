@@ -27,12 +27,14 @@ func TestListenMetrics(t *testing.T) {
 		Pipeline: "p", Trigger: "run", Progress: core.NewProgress(), Ended: ended,
 		Summary: &core.Summary{Duration: 2 * time.Second, DeadLetters: 3,
 			Streams: []core.StreamCount{{Stream: "s", Rows: 10, Bytes: 800, Batches: 2}},
+			Counts:  map[string]int64{"asi.gaps": 2, "reorder.late": 3},
 			Failed:  map[string]error{"user/1": errors.New("revoked")}},
 		Err: fmt.Errorf("x: %w", core.ErrUnitsFailed),
 	})
 	m.ObserveRun(Run{Pipeline: "p", Trigger: "run", Ended: ended,
-		Summary: &core.Summary{Duration: time.Second, DeadLetters: 4, Streams: []core.StreamCount{{Stream: "s", Rows: 5, Bytes: 400, Batches: 1}}},
-		Asked:   map[string]time.Time{"user/2": ended.Add(-3 * time.Second)},
+		Summary: &core.Summary{Duration: time.Second, DeadLetters: 4, Streams: []core.StreamCount{{Stream: "s", Rows: 5, Bytes: 400, Batches: 1}},
+			Counts: map[string]int64{"asi.gaps": 1}},
+		Asked: map[string]time.Time{"user/2": ended.Add(-3 * time.Second)},
 	})
 	m.ObserveRun(Run{Pipeline: "p", Trigger: "run", Err: errors.New("sink broke")})
 	got := body(t, "http://"+addr+"/metrics")
@@ -43,6 +45,8 @@ func TestListenMetrics(t *testing.T) {
 		`etl_errors_total{kind="unit",pipeline="p"} 1`,
 		`etl_errors_total{kind="run",pipeline="p"} 1`,
 		`etl_dead_letters_total{pipeline="p"} 7`, // 3 + 4: each summary counts its own run
+		`etl_events_total{name="asi.gaps",pipeline="p"} 3`,
+		`etl_events_total{name="reorder.late",pipeline="p"} 3`,
 		`etl_runs_total{pipeline="p",result="units_failed",trigger="run"} 1`,
 		`etl_runs_total{pipeline="p",result="ok",trigger="run"} 1`,
 		`etl_runs_total{pipeline="p",result="failed",trigger="run"} 1`,
