@@ -6,12 +6,14 @@
 // Start with CreateBucket and Run: Run claims free units up to a capacity, runs
 // each with a context that is cancelled the moment its lease is lost, renews the
 // leases, releases them on a clean stop, and keeps taking units whose leases
-// expired. Acquire, Renew and Release are the single-lease steps Run is made of.
+// expired. With Options.Balance each worker holds only its share (the units
+// divided by the workers running), so units spread as workers join and leave.
+// Acquire, Renew and Release are the single-lease steps Run is made of.
 //
 //	kv, err := lease.CreateBucket(ctx, js, lease.BucketConfig{TTL: 15 * time.Second})
 //	err = lease.Run(ctx, kv, workerID, units, func(ctx context.Context, unit string) error {
 //		return runLive(ctx, unit) // must stop when ctx is done
-//	}, lease.Options{Capacity: 500})
+//	}, lease.Options{Balance: true})
 //
 // # Expiry
 //

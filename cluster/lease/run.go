@@ -2,18 +2,29 @@ package lease
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 )
 
 // Options tune Run. The zero value is the default.
 type Options struct {
 	// Capacity is the most units this worker holds at once (default: all).
 	Capacity int
+	// Balance makes the worker hold no more than its share: the units divided
+	// by the workers running Run on the bucket (rounded up). Each Run announces
+	// itself with a key renewed like a lease; a worker over its share (another
+	// joined) stops and releases the extra units (their contexts end with cause
+	// ErrRebalanced) for the newcomer to take, and a dead worker's share is
+	// spread over the survivors once its key expires.
+	Balance bool
 	// Scan is how often Run looks for free units (default TTL/2). It also looks
 	// at once when the bucket reports a lease released or expired.
 	Scan time.Duration
@@ -21,7 +32,8 @@ type Options struct {
 	// returned by itself (an error, or the unit ended), so that a failing unit
 	// does not spin (default Scan). Other workers may take it meanwhile.
 	RetryAfter time.Duration
-	// Report, when set, is told what happens to the leases; it must not block.
+	// Report, when set, is told what happens to the leases. It is called from
+	// several goroutines, possibly at once, and must not block.
 	Report func(Event)
 }
 
@@ -31,6 +43,10 @@ type Event struct {
 	Kind EventKind
 	Err  error // the run's error for Ended; the failure for Lost and Error
 }
+
+// ErrRebalanced is the cause of a run's cancelled context when Run (with
+// Options.Balance) gives the unit up for another worker to take.
+var ErrRebalanced = errors.New("lease: unit given up to balance the workers")
 
 // EventKind says what an Event is.
 type EventKind int
@@ -132,9 +148,17 @@ func Run(ctx context.Context, kv jetstream.KeyValue, worker string, units []stri
 
 	r := &runner{
 		kv: kv, ttl: ttl, worker: worker, units: units, run: run, opts: opts,
-		held:      make(map[string]bool),
+		held:      make(map[string]context.CancelCauseFunc),
+		shedding:  make(map[string]bool),
 		notBefore: make(map[string]time.Time),
 		ended:     make(chan ended, len(units)),
+	}
+	if opts.Balance {
+		stopPresence, err := r.announce(ctx)
+		if err != nil {
+			return err
+		}
+		defer stopPresence()
 	}
 	tick := time.NewTicker(opts.Scan)
 	defer tick.Stop()
@@ -142,7 +166,7 @@ func Run(ctx context.Context, kv jetstream.KeyValue, worker string, units []stri
 		r.scan(ctx)
 		select {
 		case <-ctx.Done():
-			for len(r.held) > 0 {
+			for len(r.held)+len(r.shedding) > 0 {
 				r.end(<-r.ended)
 			}
 			return nil
@@ -163,7 +187,8 @@ type runner struct {
 	opts   Options
 
 	// Owned by Run's loop.
-	held      map[string]bool
+	held      map[string]context.CancelCauseFunc // cancels the unit's run
+	shedding  map[string]bool                    // units given up whose runs have not returned yet
 	notBefore map[string]time.Time
 	ended     chan ended
 }
@@ -174,30 +199,50 @@ type ended struct {
 }
 
 func (r *runner) end(e ended) {
-	delete(r.held, e.unit)
+	if r.shedding[e.unit] {
+		delete(r.shedding, e.unit)
+	} else {
+		delete(r.held, e.unit)
+	}
 	if e.retry {
 		r.notBefore[e.unit] = time.Now().Add(r.opts.RetryAfter)
 	}
 }
 
-// scan takes free units until the worker holds Capacity.
+// scan takes free units until the worker holds its share (Capacity, or with
+// Balance the units per worker, rounded up), or gives up units over its share.
 func (r *runner) scan(ctx context.Context) {
-	if len(r.held) >= r.opts.Capacity || ctx.Err() != nil {
+	if ctx.Err() != nil || !r.opts.Balance && len(r.held) >= r.opts.Capacity {
 		return
 	}
-	taken, err := r.leased(ctx)
+	taken, workers, err := r.leased(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.opts.Report(Event{Kind: Error, Err: err})
 		}
 		return
 	}
+	share := r.opts.Capacity
+	if r.opts.Balance {
+		share = min(share, (len(r.units)+max(workers, 1)-1)/max(workers, 1))
+	}
 	now := time.Now()
+	for u, cancel := range r.held {
+		if len(r.held) <= share {
+			break
+		}
+		cancel(ErrRebalanced) // the keeper releases it once the run returns
+		delete(r.held, u)
+		r.shedding[u] = true
+	}
+	if len(r.held)+len(r.shedding) >= share {
+		return
+	}
 	// Start at a random unit, so that workers scanning together spread out.
 	start := rand.IntN(len(r.units))
 	for i := range r.units {
 		u := r.units[(start+i)%len(r.units)]
-		if r.held[u] || taken[Key(u)] || now.Before(r.notBefore[u]) {
+		if r.held[u] != nil || r.shedding[u] || taken[Key(u)] || now.Before(r.notBefore[u]) {
 			continue
 		}
 		l, err := acquire(ctx, r.kv, r.ttl, u, r.worker)
@@ -211,40 +256,97 @@ func (r *runner) scan(ctx context.Context) {
 			return
 		}
 		delete(r.notBefore, u)
-		r.held[u] = true
+		runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+		r.held[u] = cancel
 		r.opts.Report(Event{Unit: u, Kind: Acquired})
-		go r.keep(ctx, l)
-		if len(r.held) >= r.opts.Capacity {
+		go r.keep(ctx, runCtx, cancel, l)
+		if len(r.held)+len(r.shedding) >= share {
 			return
 		}
 	}
 }
 
-// leased returns the keys of the leases held now (by anyone).
-func (r *runner) leased(ctx context.Context) (map[string]bool, error) {
+// leased returns the keys of the unit leases held now (by anyone), and how many
+// workers run Run with Balance on the bucket.
+func (r *runner) leased(ctx context.Context) (units map[string]bool, workers int, err error) {
 	ctx, cancel := context.WithTimeout(ctx, r.ttl)
 	defer cancel()
 	kl, err := r.kv.ListKeys(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("lease: bucket %s: list: %w", r.kv.Bucket(), err)
+		return nil, 0, fmt.Errorf("lease: bucket %s: list: %w", r.kv.Bucket(), err)
 	}
 	defer kl.Stop()
-	keys := make(map[string]bool)
+	units = make(map[string]bool)
 	for k := range kl.Keys() {
-		keys[k] = true
+		if strings.HasPrefix(k, workerPrefix) {
+			workers++
+		} else {
+			units[k] = true
+		}
 	}
 	if ctx.Err() != nil {
-		return nil, fmt.Errorf("lease: bucket %s: list: %w", r.kv.Bucket(), ctx.Err())
+		return nil, 0, fmt.Errorf("lease: bucket %s: list: %w", r.kv.Bucket(), ctx.Err())
 	}
-	return keys, nil
+	return units, workers, nil
+}
+
+// workerPrefix starts the keys by which Runs with Balance announce themselves.
+const workerPrefix = "w."
+
+// announce writes this Run's presence key (one per Run, even for one worker
+// name) and renews it every TTL/3 until the stop returned is called, which
+// deletes it.
+func (r *runner) announce(ctx context.Context) (stop func(), err error) {
+	key := workerPrefix + base64.RawURLEncoding.EncodeToString([]byte(r.worker)) + "." + nuid.Next()
+	val, err := json.Marshal(value{Worker: r.worker})
+	if err != nil {
+		return nil, fmt.Errorf("lease: worker %q: %w", r.worker, err)
+	}
+	rev, err := r.kv.Create(ctx, key, val)
+	if err != nil {
+		return nil, fmt.Errorf("lease: bucket %s: announce worker %q: %w", r.kv.Bucket(), r.worker, err)
+	}
+	quit, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(r.ttl / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+			}
+			c, cancel := context.WithTimeout(context.Background(), r.ttl/3)
+			n, err := r.kv.Update(c, key, val, rev)
+			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) { // expired meanwhile: again
+				n, err = r.kv.Create(c, key, val)
+			}
+			cancel()
+			if err != nil {
+				r.opts.Report(Event{Kind: Error, Err: fmt.Errorf("lease: bucket %s: renew worker %q: %w", r.kv.Bucket(), r.worker, err)})
+				continue
+			}
+			rev = n
+		}
+	}()
+	return func() {
+		close(quit)
+		<-finished
+		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.ttl)
+		defer cancel()
+		_ = r.kv.Delete(c, key, jetstream.LastRevision(rev)) // else it expires
+	}, nil
 }
 
 // keep runs l's unit and renews l until the run returns, the lease is lost, or
 // stop ends (then it cancels the run and keeps the lease until the run returns).
-func (r *runner) keep(stop context.Context, l *Lease) {
-	// KV calls outlive stop: a stopping run's lease is renewed and released.
+//
+// runCtx is the run's context, made by scan from Run's context without its
+// cancellation, and cancel cancels it: keep does when stop ends, while its own KV
+// calls outlive stop, so that a stopping run's lease is renewed and released.
+func (r *runner) keep(stop, runCtx context.Context, cancel context.CancelCauseFunc, l *Lease) {
 	base := context.WithoutCancel(stop)
-	runCtx, cancel := context.WithCancelCause(base)
 	defer cancel(nil)
 	done := make(chan error, 1)
 	go func() { done <- r.run(runCtx, l.unit) }()

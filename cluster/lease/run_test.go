@@ -373,3 +373,45 @@ func (p *proxy) thaw() {
 	p.cond.Broadcast()
 	p.mu.Unlock()
 }
+
+// With Balance, workers joining take their share from the ones running, and a
+// dead worker's share is spread over the survivors.
+func TestRunBalances(t *testing.T) {
+	addr := natstest.Start(t)
+	units := unitNames(12)
+	rec := newRecord()
+	ctx := context.Background()
+	opts := lease.Options{Balance: true, Scan: 300 * time.Millisecond}
+	share := func(want map[string]int) func() bool {
+		return func() bool {
+			n := rec.running()
+			for w, c := range want {
+				if n[w] != c {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	runner(t, ctx, addr, "A", units, rec, opts)
+	waitFor(t, 5*time.Second, "A alone runs all 12 units", share(map[string]int{"A": 12}))
+	runner(t, ctx, addr, "B", units, rec, opts)
+	took := waitFor(t, 5*time.Second, "A and B run 6 each", share(map[string]int{"A": 6, "B": 6}))
+	t.Logf("B joined: 6 units each after %v", took)
+
+	kvC, ncC := connect(t, addr)
+	ctxC, cancelC := context.WithCancel(ctx)
+	doneC := make(chan error, 1)
+	go func() { doneC <- lease.Run(ctxC, kvC, "C", units, rec.run("C"), opts) }()
+	took = waitFor(t, 5*time.Second, "A, B and C run 4 each", share(map[string]int{"A": 4, "B": 4, "C": 4}))
+	t.Logf("C joined: 4 units each after %v", took)
+
+	ncC.Close() // C dies: its units and its presence expire
+	took = waitFor(t, ttl+4*opts.Scan, "A and B run 6 each again", share(map[string]int{"A": 6, "B": 6, "C": 0}))
+	t.Logf("C died: A and B ran 6 each after %v", took)
+	cancelC()
+	if err := <-doneC; err != nil {
+		t.Errorf("Run of C: %v", err)
+	}
+	rec.checkNoOverlap(t)
+}
