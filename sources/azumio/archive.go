@@ -203,9 +203,13 @@ type replayUser struct {
 	bytes int                 // their size
 	// dropped tells that answers read ahead were dropped (see maxReadAhead).
 	dropped bool
-	used    map[string]int    // answers used per request
-	last    map[string][]byte // the last answer used per request, for reuse
-	seen    map[string]int    // answers read per request
+	used    map[string]int // answers used per request
+	seen    map[string]int // answers read per request
+	// The last answer used, for a repeat of its request. Only the last one
+	// is kept, so that a replay holds a page or two per user, not every page
+	// it read: a repeat of an older request reads the archive again.
+	lastReq  string
+	lastBody []byte
 }
 
 type archiveLine struct {
@@ -240,7 +244,7 @@ func (r *replayReader) user(user string) *replayUser {
 	ru, ok := r.users[user]
 	if !ok {
 		ru = &replayUser{dir: userDir(r.dir, user), ahead: map[string][][]byte{},
-			used: map[string]int{}, last: map[string][]byte{}, seen: map[string]int{}}
+			used: map[string]int{}, seen: map[string]int{}}
 		r.users[user] = ru
 	}
 	return ru
@@ -256,16 +260,34 @@ func (r *replayReader) lookup(user, request string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("azumio: replay: user %s: %s: %w", user, request, err)
 	}
-	if body == nil {
-		if last, ok := ru.last[request]; ok {
-			return last, nil
+	if body == nil && ru.used[request] > 0 {
+		if request == ru.lastReq {
+			return ru.lastBody, nil
 		}
+		if body, err = lastArchived(ru.dir, request); err != nil {
+			return nil, fmt.Errorf("azumio: replay: user %s: %s: %w", user, request, err)
+		}
+	}
+	if body == nil {
 		return nil, fmt.Errorf("azumio: replay: user %s: %s: %w (%d requests archived for the user in %s)",
 			user, request, errReplay, len(ru.seen), ru.dir)
 	}
 	ru.used[request]++
-	ru.last[request] = body
+	ru.lastReq, ru.lastBody = request, body
 	return body, nil
+}
+
+// lastArchived returns the last answer to request in a user's archive
+// directory, or nil.
+func lastArchived(dir, request string) ([]byte, error) {
+	var last []byte
+	err := readArchive(dir, context.Background(), func(l archiveLine) bool {
+		if l.req == request {
+			last = l.body
+		}
+		return true
+	})
+	return last, err
 }
 
 // unused reports whether the archive holds an answer to request of user that
