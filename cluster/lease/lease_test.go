@@ -18,7 +18,7 @@ const ttl = time.Second
 
 // connect connects to the NATS server at addr as a worker of its own and
 // returns its lease bucket (TTL 1s) and connection.
-func connect(t *testing.T, addr string) (jetstream.KeyValue, *nats.Conn) {
+func connect(t testing.TB, addr string) (jetstream.KeyValue, *nats.Conn) {
 	t.Helper()
 	nc, err := nats.Connect(addr)
 	if err != nil {
@@ -36,6 +36,12 @@ func connect(t *testing.T, addr string) (jetstream.KeyValue, *nats.Conn) {
 		t.Fatal(err)
 	}
 	return kv, nc
+}
+
+// benchBucket starts a NATS server and returns a lease bucket on it.
+func benchBucket(b *testing.B) jetstream.KeyValue {
+	kv, _ := connect(b, natstest.Start(b))
+	return kv
 }
 
 func hostPort(t *testing.T, natsURL string) string {
