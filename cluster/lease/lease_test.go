@@ -53,13 +53,20 @@ func hostPort(t *testing.T, natsURL string) string {
 	return u.Host
 }
 
+// twoWorkers starts a NATS server and returns the lease bucket as two workers
+// (two connections) see it.
+func twoWorkers(t *testing.T) (kv1, kv2 jetstream.KeyValue) {
+	addr := natstest.Start(t)
+	kv1, _ = connect(t, addr)
+	kv2, _ = connect(t, addr)
+	return kv1, kv2
+}
+
 // unit is a name with the characters real unit names have.
 const unit = "asi/device:7f.3 (lab)"
 
 func TestAcquireRenewRelease(t *testing.T) {
-	addr := natstest.Start(t)
-	kv1, _ := connect(t, addr)
-	kv2, _ := connect(t, addr)
+	kv1, kv2 := twoWorkers(t)
 	ctx := context.Background()
 
 	l1, err := lease.Acquire(ctx, kv1, unit, "w1")
@@ -102,9 +109,7 @@ func TestAcquireRenewRelease(t *testing.T) {
 // A lease taken over (here: deleted behind its back and acquired by another)
 // is lost at its next renewal, before its deadline.
 func TestRenewRefusedWhenTaken(t *testing.T) {
-	addr := natstest.Start(t)
-	kv1, _ := connect(t, addr)
-	kv2, _ := connect(t, addr)
+	kv1, kv2 := twoWorkers(t)
 	ctx := context.Background()
 	l1, err := lease.Acquire(ctx, kv1, unit, "w1")
 	if err != nil {
@@ -150,9 +155,7 @@ func TestRenewAdoptsItsOwnLostWrite(t *testing.T) {
 // A lease not renewed is lost at its deadline and taken by another only after
 // the TTL, counted from before it was acquired.
 func TestLeaseExpires(t *testing.T) {
-	addr := natstest.Start(t)
-	kv1, _ := connect(t, addr)
-	kv2, _ := connect(t, addr)
+	kv1, kv2 := twoWorkers(t)
 	ctx := context.Background()
 	sent := time.Now()
 	l1, err := lease.Acquire(ctx, kv1, unit, "w1")

@@ -46,6 +46,9 @@
 // default Hold of 100 ms). Below the limit, a worker that waits gives up at most
 // one unused chunk when it stops, and contention costs a re-read per conflict.
 //
+// Each worker refills at the rate and burst its own configuration gives (the
+// value records them for people reading it): give every worker the same.
+//
 // A KV error (the NATS connection is down) fails Wait with that error: a request
 // is never sent without a token.
 //

@@ -260,3 +260,32 @@ func BenchmarkWait(b *testing.B) {
 		})
 	}
 }
+
+// Budgets whose keys differ only in characters a KV key cannot hold are kept
+// apart: each has its own burst.
+func TestBudgetsApart(t *testing.T) {
+	url := natstest.Start(t)
+	kv, _ := worker(t, url)
+	limiters := ratelimit.New(kv, ratelimit.Options{})
+	keys := []string{"api.example.com client a b", "api.example.com client a_b", "api.example.com client a.b", "api.example.com:client a:b"}
+	start := time.Now()
+	for _, k := range keys {
+		if err := limiters(k, 0.5, 1).Wait(context.Background()); err != nil { // one request per 2 s
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("first requests of %d budgets took %v, want each within its own burst (no wait)", len(keys), d)
+	}
+	seen := make(map[string]string)
+	for _, k := range keys {
+		kk := ratelimit.KVKey(k)
+		if other, ok := seen[kk]; ok {
+			t.Errorf("budgets %q and %q share the KV key %s", k, other, kk)
+		}
+		seen[kk] = k
+		if _, err := kv.Get(context.Background(), kk); err != nil {
+			t.Errorf("budget %q: key %s: %v", k, kk, err)
+		}
+	}
+}
