@@ -59,37 +59,36 @@ func parseBench(out string) []benchLine {
 	return lines
 }
 
-// liveJob is what BenchmarkLiveLoad logs about one of its two pipelines.
+// liveJob is what BenchmarkLiveLoad says about one of its two pipelines.
 type liveJob struct {
 	Name                                    string // "1hz", "10hz"
 	Devices, Hz                             int
 	Sent, Released, Committed, Late, Losses int64
-	P50, P99                                time.Duration
+	P50, P99                                float64 // ms, the benchmark's p50-ms-NAME and p99-ms-NAME
+	P99Produced                             float64 // ms, p99-produced-ms-NAME where reported (else 0)
 }
 
-var liveLog = regexp.MustCompile(`(\w+): (\d+) devices at (\d+) Hz for \S+: (\d+) messages sent, (\d+) rows released by reorder, (\d+) committed, (\d+) dead letters \(late\), -?\d+ lost in flight at stop; latency production→release p50 (\S+) p99 (\S+) max`)
+var liveLog = regexp.MustCompile(`(\w+): (\d+) devices at (\d+) Hz for \S+: (\d+) messages sent, (\d+) rows released by reorder[^,]*, (\d+) committed, (\d+) dead letters \(late\)`)
 
-// parseLive reads BenchmarkLiveLoad's log lines. Losses are the on-time
-// messages not committed: sent, less the late ones (dead letters), less those
-// committed.
-func parseLive(out string) ([]liveJob, error) {
+// parseLive reads BenchmarkLiveLoad's log lines (counts) and its metrics
+// (latencies, from the result line). Losses are the on-time messages not
+// committed: sent, less the late ones (dead letters), less those committed.
+func parseLive(out string, metrics map[string]float64) ([]liveJob, error) {
 	var jobs []liveJob
 	for _, m := range liveLog.FindAllStringSubmatch(out, -1) {
-		var j liveJob
-		j.Name = m[1]
-		nums := []*int64{&j.Sent, &j.Released, &j.Committed, &j.Late}
-		for i, p := range nums {
-			*p, _ = strconv.ParseInt(m[4+i], 10, 64)
-		}
+		j := liveJob{Name: m[1]}
 		j.Devices, _ = strconv.Atoi(m[2])
 		j.Hz, _ = strconv.Atoi(m[3])
-		var err error
-		if j.P50, err = time.ParseDuration(m[8]); err != nil {
-			return nil, err
+		for i, p := range []*int64{&j.Sent, &j.Released, &j.Committed, &j.Late} {
+			*p, _ = strconv.ParseInt(m[4+i], 10, 64)
 		}
-		if j.P99, err = time.ParseDuration(m[9]); err != nil {
-			return nil, err
+		var ok1, ok2 bool
+		j.P50, ok1 = metrics["p50-ms-"+j.Name]
+		j.P99, ok2 = metrics["p99-ms-"+j.Name]
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("BenchmarkLiveLoad reported no p50-ms-%[1]s and p99-ms-%[1]s (got %v)", j.Name, metrics)
 		}
+		j.P99Produced = metrics["p99-produced-ms-"+j.Name]
 		j.Losses = j.Sent - j.Late - j.Committed
 		jobs = append(jobs, j)
 	}
@@ -118,7 +117,7 @@ func runP3(ctx context.Context, h *harness) (report, error) {
 		}
 		cores = append(cores, lines[0].Metrics["cores"])
 		rss = append(rss, lines[0].Metrics["peak-RSS-MiB"])
-		js, err := parseLive(out)
+		js, err := parseLive(out, lines[0].Metrics)
 		if err != nil {
 			return report{}, err
 		}
@@ -134,33 +133,39 @@ func runP3(ctx context.Context, h *harness) (report, error) {
 		Setup: fmt.Sprintf("`ASI_BENCH_SECONDS=%d go test ./sources/asi -run '^$' -bench '^BenchmarkLiveLoad$' -benchtime 1x`, once per run: "+
 			"two ASI emulators stream live (real time, every fifth message just after its successor) 1,000 devices at 1 Hz and 100 devices at 10 Hz "+
 			"over WebSocket into two pipelines of one process: asi source → reorder (max_delay 2s, late → dead letters) → parquet rolling every 10 s. "+
-			"Latency is from a message's production (emulator timeline) to its release by reorder; it includes the 2 s reorder holds every row for. "+
+			"Reorder latency is the benchmark's p50-ms/p99-ms: from a message's arrival (the emulator writing it to the socket, so reading it counts too) to its release by reorder towards the sink; "+
+			"it includes the up to 2 s reorder holds a row for. Production → release adds the emulator's own send delay (from the message's slot on its timeline). "+
 			"CPU is the whole test process, emulators included.", seconds),
-		Table: [][]string{{"stream", "messages sent", "committed", "late (dead letters)", "on-time lost", "latency p50 ms", "latency p99 ms"}},
+		Table: [][]string{{"stream", "messages sent", "committed", "late (dead letters)", "on-time lost", "reorder latency p50 ms", "reorder latency p99 ms", "production → release p99 ms"}},
 	}
-	var worstP99 time.Duration
+	var worstP99 float64
 	var lost int64
 	for _, name := range names {
 		js := jobs[name]
-		var sent, committed, late, losses, p50, p99 sample
+		var sent, committed, late, losses, p50, p99, p99p sample
 		for _, j := range js {
 			sent = append(sent, float64(j.Sent))
 			committed = append(committed, float64(j.Committed))
 			late = append(late, float64(j.Late))
 			losses = append(losses, float64(j.Losses))
-			p50 = append(p50, float64(j.P50.Milliseconds()))
-			p99 = append(p99, float64(j.P99.Milliseconds()))
+			p50 = append(p50, j.P50)
+			p99 = append(p99, j.P99)
+			p99p = append(p99p, j.P99Produced)
 			worstP99 = max(worstP99, j.P99)
 			lost += j.Losses
 		}
+		produced := "not reported"
+		if p99p.median() > 0 {
+			produced = p99p.spread("%.0f")
+		}
 		r.Table = append(r.Table, []string{fmt.Sprintf("%s: %d devices at %d Hz", name, js[0].Devices, js[0].Hz),
-			sent.spread("%.0f"), committed.spread("%.0f"), late.spread("%.0f"), losses.spread("%.0f"), p50.spread("%.0f"), p99.spread("%.0f")})
+			sent.spread("%.0f"), committed.spread("%.0f"), late.spread("%.0f"), losses.spread("%.0f"), p50.spread("%.0f"), p99.spread("%.0f"), produced})
 	}
-	r.Table = append(r.Table, []string{"whole process", fmt.Sprintf("CPU: %s cores", cores.spread("%.2f")), fmt.Sprintf("peak RSS %s MiB", rss.spread("%.0f")), "", "", "", ""})
+	r.Table = append(r.Table, []string{"whole process", fmt.Sprintf("CPU: %s cores", cores.spread("%.2f")), fmt.Sprintf("peak RSS %s MiB", rss.spread("%.0f")), "", "", "", "", ""})
 	limit := maxDelay + 50*time.Millisecond
 	r.Goals = []goal{
 		{"under one core", fmt.Sprintf("%.2f cores (median, emulators included)", cores.median()), cores.median() < 1},
-		{fmt.Sprintf("p99 ≤ max_delay + 50 ms = %d ms", limit.Milliseconds()), fmt.Sprintf("worst p99 of any run %d ms", worstP99.Milliseconds()), worstP99 <= limit},
+		{fmt.Sprintf("reorder p99 ≤ max_delay + 50 ms = %d ms", limit.Milliseconds()), fmt.Sprintf("worst p99 of any run and stream: %.0f ms", worstP99), worstP99 <= float64(limit.Milliseconds())},
 		{"0 on-time loss", fmt.Sprintf("%d messages over all runs", lost), lost == 0},
 	}
 	r.Notes = []string{"On-time lost = messages sent − late (dead letters) − rows committed: messages that were neither dead-lettered nor in a committed file when the run stopped (the benchmark stops the runs by cancelling them after the duration; messages still on the wire then count as lost)."}

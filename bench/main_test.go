@@ -110,10 +110,11 @@ func TestSample(t *testing.T) {
 
 // liveOutput is BenchmarkLiveLoad's output as go test prints it.
 const liveOutput = `goos: linux
-BenchmarkLiveLoad-2   	       1	5148704037 ns/op	         0.2124 cores	      2067 p50-ms-10hz	      2144 p50-ms-1hz	      2233 p99-ms-10hz	      2284 p99-ms-1hz	       200.6 peak-RSS-MiB
+BenchmarkLiveLoad-2   	       1	60472951464 ns/op	         0.2049 cores	       111.0 lost-10hz	         0 lost-1hz	      2000 p50-ms-10hz	      2008 p50-ms-1hz	      2229 p99-ms-10hz	      2404 p99-ms-1hz	      2355 p99-produced-ms-10hz	      2561 p99-produced-ms-1hz	       262.1 peak-RSS-MiB
 --- BENCH: BenchmarkLiveLoad-2
-    live_bench_test.go:174: 1hz: 1000 devices at 1 Hz for 5s: 5000 messages sent, 5000 rows released by reorder, 5000 committed, 0 dead letters (late), 0 lost in flight at stop; latency production→release p50 2.143929082s p99 2.283928451s max 2.284585811s; run error <nil>
-    live_bench_test.go:174: 10hz: 100 devices at 10 Hz for 5s: 4904 messages sent, 4901 rows released by reorder, 4899 committed, 2 dead letters (late), 3 lost in flight at stop; latency production→release p50 2.067441288s p99 2.233027583s max 2.28260299s; run error <nil>
+    live_bench_test.go:202: 1hz: 1000 devices at 1 Hz for 1m0s: 60000 messages sent, 60000 rows released by reorder (0 without a recorded arrival), 60000 committed, 0 dead letters (late), 0 lost in flight at stop; counts map[]
+    live_bench_test.go:204: 1hz: latency arrival→release p50 2.007886219s p99 2.404146226s max 2.469741881s; production→release p50 2.132843344s p99 2.561291566s max 2.585971897s; run error <nil>
+    live_bench_test.go:202: 10hz: 100 devices at 10 Hz for 1m0s: 59914 messages sent, 59803 rows released by reorder (0 without a recorded arrival), 59801 committed, 2 dead letters (late), 111 lost in flight at stop; counts map[]
 PASS
 `
 
@@ -122,7 +123,7 @@ func TestParseBench(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("got %d lines, want 2: %+v", len(lines), lines)
 	}
-	if l := lines[0]; l.Name != "BenchmarkLiveLoad" || l.N != 1 || l.Metrics["cores"] != 0.2124 || l.Metrics["peak-RSS-MiB"] != 200.6 {
+	if l := lines[0]; l.Name != "BenchmarkLiveLoad" || l.N != 1 || l.Metrics["cores"] != 0.2049 || l.Metrics["peak-RSS-MiB"] != 262.1 || l.Metrics["p99-ms-1hz"] != 2404 {
 		t.Errorf("got %+v", l)
 	}
 	if l := lines[1]; l.Name != "BenchmarkSink/external:builtin:csv" || l.Metrics["rows/s"] != 1.5e6 || l.Metrics["cpu-s/op"] != 0.8 {
@@ -131,13 +132,14 @@ func TestParseBench(t *testing.T) {
 }
 
 func TestParseLive(t *testing.T) {
-	jobs, err := parseLive(liveOutput)
+	metrics := parseBench(liveOutput)[0].Metrics
+	jobs, err := parseLive(liveOutput, metrics)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []liveJob{
-		{Name: "1hz", Devices: 1000, Hz: 1, Sent: 5000, Released: 5000, Committed: 5000, P50: 2143929082, P99: 2283928451},
-		{Name: "10hz", Devices: 100, Hz: 10, Sent: 4904, Released: 4901, Committed: 4899, Late: 2, Losses: 3, P50: 2067441288, P99: 2233027583},
+		{Name: "1hz", Devices: 1000, Hz: 1, Sent: 60000, Released: 60000, Committed: 60000, P50: 2008, P99: 2404, P99Produced: 2561},
+		{Name: "10hz", Devices: 100, Hz: 10, Sent: 59914, Released: 59803, Committed: 59801, Late: 2, Losses: 111, P50: 2000, P99: 2229, P99Produced: 2355},
 	}
 	if len(jobs) != len(want) {
 		t.Fatalf("got %+v, want %+v", jobs, want)
@@ -147,8 +149,11 @@ func TestParseLive(t *testing.T) {
 			t.Errorf("got %+v, want %+v", jobs[i], want[i])
 		}
 	}
-	if _, err := parseLive("PASS\n"); err == nil {
+	if _, err := parseLive("PASS\n", metrics); err == nil {
 		t.Error("got no error for output without pipeline lines")
+	}
+	if _, err := parseLive(liveOutput, map[string]float64{"cores": 1}); err == nil || !strings.Contains(err.Error(), "p99-ms-1hz") {
+		t.Errorf("got %v, want an error naming the missing latency metric", err)
 	}
 }
 

@@ -223,7 +223,7 @@ func runP1(ctx context.Context, h *harness) (report, error) {
 	}
 	out := filepath.Join(h.work, "p1-run")
 	var ours, floor, duckdb measures
-	var rowsOurs, rowsDuck int64
+	var rowsOurs, rowsDuck, sizeOurs, sizeDuck int64
 	var version string
 	for i := range h.o.Runs {
 		h.logf("p1: run %d of %d: ours (etl run, replay -> parquet)", i+1, h.o.Runs)
@@ -231,7 +231,7 @@ func runP1(ctx context.Context, h *harness) (report, error) {
 		if err != nil {
 			return report{}, err
 		}
-		if rowsOurs, err = parquetRows(filepath.Join(out, "parquet")); err != nil {
+		if rowsOurs, sizeOurs, err = parquetRows(filepath.Join(out, "parquet")); err != nil {
 			return report{}, err
 		}
 		ours = append(ours, m)
@@ -242,6 +242,9 @@ func runP1(ctx context.Context, h *harness) (report, error) {
 			return report{}, err
 		}
 		rowsDuck, version = res.Rows, res.Version
+		if fi, err := os.Stat(filepath.Join(out, "duckdb.parquet")); err == nil {
+			sizeDuck = fi.Size()
+		}
 		duckdb = append(duckdb, m)
 
 		h.logf("p1: run %d of %d: floor (etl run, replay -> discard)", i+1, h.o.Runs)
@@ -268,8 +271,8 @@ func runP1(ctx context.Context, h *harness) (report, error) {
 
 	n := float64(d.Checkins)
 	rate := func(x sample) float64 { return n / x.median() }
-	row := func(side, reads string, ms measures) []string {
-		return []string{side, reads, ms.wall().spread("%.2f"), ms.cpu().spread("%.2f"), ms.rss().spread("%.0f"),
+	row := func(side, reads, writes string, ms measures) []string {
+		return []string{side, reads, writes, ms.wall().spread("%.2f"), ms.cpu().spread("%.2f"), ms.rss().spread("%.0f"),
 			fmt.Sprintf("%.0f", rate(ms.wall())/1e3), fmt.Sprintf("%.0f", rate(ms.cpu())/1e3)}
 	}
 	mb := func(b int64) string { return fmt.Sprintf("%.3g MB", float64(b)/1e6) }
@@ -285,11 +288,11 @@ func runP1(ctx context.Context, h *harness) (report, error) {
 			"Check-ins per second are over the %d check-ins of the pages for every row, so the ratios compare the same work.",
 			d.NPages, s.PageSize, s.Users, s.Checkins, d.Checkins, mb(d.PageBytes), mb(d.ArchiveBytes), runtime.NumCPU(), version, d.Checkins),
 		Table: [][]string{
-			{"side", "reads", "wall s", "CPU s", "peak RSS MiB", "k check-ins/s (wall)", "k check-ins per CPU-s"},
-			row("ours: etl run, replay → parquet", "archive, "+mb(d.ArchiveBytes)+" zstd", ours),
-			row("DuckDB: read_json → COPY parquet", fmt.Sprintf("%d files, %s JSON", d.NPages, mb(d.PageBytes)), duckdb),
-			row("floor: etl run, replay → discard", "archive, "+mb(d.ArchiveBytes)+" zstd", floor),
-			{"floor: page decoder alone, 1 core", "one page in memory", "", fmt.Sprintf("%.2f (%.0f ns/check-in)", decodeCPU, decode), "", "", fmt.Sprintf("%.0f", 1e6/decode)},
+			{"side", "reads", "writes", "wall s", "CPU s", "peak RSS MiB", "k check-ins/s (wall)", "k check-ins per CPU-s"},
+			row("ours: etl run, replay → parquet", "archive, "+mb(d.ArchiveBytes)+" zstd", fmt.Sprintf("%d rows, %s", rowsOurs, mb(sizeOurs)), ours),
+			row("DuckDB: read_json → COPY parquet", fmt.Sprintf("%d files, %s JSON", d.NPages, mb(d.PageBytes)), fmt.Sprintf("%d rows, %s", rowsDuck, mb(sizeDuck)), duckdb),
+			row("floor: etl run, replay → discard", "archive, "+mb(d.ArchiveBytes)+" zstd", "nothing", floor),
+			{"floor: page decoder alone, 1 core", "one page in memory", "nothing", "", fmt.Sprintf("%.2f (%.0f ns/check-in)", decodeCPU, decode), "", "", fmt.Sprintf("%.0f", 1e6/decode)},
 		},
 	}
 	vsDuck := duckdb.wall().median() / ours.wall().median()
@@ -331,10 +334,9 @@ func (h *harness) decodeFloor(ctx context.Context) (float64, error) {
 }
 
 // parquetRows counts the rows of the Parquet files under dir (from their
-// footers).
-func parquetRows(dir string) (int64, error) {
-	var rows int64
-	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+// footers) and their bytes.
+func parquetRows(dir string) (rows, size int64, err error) {
+	err = filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() || !strings.HasSuffix(path, ".parquet") {
 			return err
 		}
@@ -352,9 +354,10 @@ func parquetRows(dir string) (int64, error) {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		rows += pf.NumRows()
+		size += fi.Size()
 		return nil
 	})
-	return rows, err
+	return rows, size, err
 }
 
 // profileP1 runs our side of P1 once more in this process, with the CPU

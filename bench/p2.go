@@ -96,7 +96,7 @@ func runP2(ctx context.Context, h *harness) (report, error) {
 			return report{}, err
 		}
 		n, span := api.take()
-		rows, err := parquetRows(filepath.Join(dir, "parquet"))
+		rows, _, err := parquetRows(filepath.Join(dir, "parquet"))
 		if err != nil {
 			return report{}, err
 		}
