@@ -6,7 +6,6 @@ import (
 	"io"
 	"sync"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/etl-toolkit/etl/core"
@@ -25,7 +24,6 @@ type sinkServer struct {
 
 	mu   sync.Mutex
 	sink core.Sink
-	mem  memory.Allocator
 }
 
 func (s *sinkServer) Spec(context.Context, *pb.SpecRequest) (*pb.SpecResponse, error) {
@@ -35,11 +33,11 @@ func (s *sinkServer) Spec(context.Context, *pb.SpecRequest) (*pb.SpecResponse, e
 func (s *sinkServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sink, env, err := configure(ctx, &s.component, s.broker, req, s.factory, s.sink != nil)
+	sink, _, err := configure(ctx, &s.component, s.broker, req, s.factory, s.sink != nil)
 	if err != nil {
 		return nil, err
 	}
-	s.sink, s.mem = sink, env.Mem
+	s.sink = sink
 	resp := &pb.ConfigureResponse{}
 	if l, ok := sink.(core.Locator); ok {
 		resp.Location, resp.Query = l.Location()
@@ -73,12 +71,6 @@ func (s *sinkServer) Check(ctx context.Context, _ *pb.CheckRequest) (*pb.CheckRe
 // Write it answers every later batch with the same error without writing it.
 func (s *sinkServer) Write(stream pb.Sink_WriteServer) error {
 	ctx := stream.Context()
-	s.mu.Lock()
-	mem := s.mem
-	s.mu.Unlock()
-	if mem == nil {
-		mem = memory.DefaultAllocator
-	}
 	type decoded struct {
 		b   core.Batch
 		err error
@@ -109,7 +101,7 @@ func (s *sinkServer) Write(stream pb.Sink_WriteServer) error {
 				continue
 			}
 			var d decoded
-			d.b, d.err = asm.Batch(mem)
+			d.b, d.err = asm.Batch(wire.RecordPool)
 			select {
 			case next <- d:
 			case <-ctx.Done():
