@@ -77,6 +77,9 @@ func CreateBucket(ctx context.Context, js jetstream.JetStream, cfg BucketConfig)
 		}
 		return kv, nil
 	}
+	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
+		return nil, fmt.Errorf("lease: bucket %s: expiry markers need nats-server 2.11 or later: %w", cfg.Name, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lease: bucket %s: %w", cfg.Name, err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/etl-toolkit/etl/cluster/lease"
 	"github.com/etl-toolkit/etl/cluster/natstest"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // record keeps when each run of each unit started and when its context ended.
@@ -23,6 +24,7 @@ type record struct {
 type span struct {
 	worker     string
 	start, end time.Time // end zero while running
+	cause      error     // why the run's context ended
 }
 
 func newRecord() *record { return &record{runs: make(map[string][]*span)} }
@@ -38,9 +40,34 @@ func (r *record) run(worker string) func(context.Context, string) error {
 		<-ctx.Done()
 		r.mu.Lock()
 		s.end = time.Now()
+		s.cause = context.Cause(ctx)
 		r.mu.Unlock()
 		return nil
 	}
+}
+
+// causes counts why worker's ended runs ended: ErrLost, ErrRebalanced, or the
+// cause itself.
+func (r *record) causes(worker string) map[error]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := make(map[error]int)
+	for _, spans := range r.runs {
+		for _, s := range spans {
+			if s.worker != worker || s.end.IsZero() {
+				continue
+			}
+			switch {
+			case errors.Is(s.cause, lease.ErrLost):
+				n[lease.ErrLost]++
+			case errors.Is(s.cause, lease.ErrRebalanced):
+				n[lease.ErrRebalanced]++
+			default:
+				n[s.cause]++
+			}
+		}
+	}
+	return n
 }
 
 // running returns how many units each worker is running now.
@@ -151,6 +178,9 @@ func TestRunMovesUnitsOfDeadWorker(t *testing.T) {
 	if n := rec.running()["A"]; n != 0 {
 		t.Errorf("A still runs %d units after losing them", n)
 	}
+	if got := rec.causes("A"); got[lease.ErrLost] != 10 || len(got) != 1 {
+		t.Errorf("A's runs ended for %v, want all 10 for ErrLost", got)
+	}
 	cancelA()
 	if err := <-doneA; err != nil {
 		t.Errorf("Run of A: %v", err)
@@ -176,6 +206,9 @@ func TestRunReleasesOnStop(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	stopA()
 	took := waitFor(t, ttl/2, "B runs all 10 units after A stopped", func() bool { return rec.running()["B"] == 10 })
+	if got := rec.causes("A"); got[context.Canceled] != 10 || len(got) != 1 {
+		t.Errorf("A's runs ended for %v, want all 10 for context.Canceled", got)
+	}
 	t.Logf("B ran all 10 units %v after A stopped", took)
 	rec.checkNoOverlap(t)
 	mu.Lock()
@@ -274,6 +307,9 @@ func TestRunNeverTwoHolders(t *testing.T) {
 	runner(t, ctx, addr, "C", units, rec, lease.Options{Scan: scan})
 	took := waitFor(t, ttl+scan, "C runs A's 10 units after A was cut off", func() bool { return rec.running()["C"] == 10 })
 	t.Logf("C ran A's 10 units %v after A was cut off", took)
+	if got := rec.causes("A"); got[lease.ErrLost] != 10 || len(got) != 1 {
+		t.Errorf("A's runs ended for %v, want all 10 for ErrLost", got)
+	}
 	if n := rec.running(); n["A"] != 0 || n["B"] != 10 {
 		t.Errorf("running %v, want A none and B its 10", n)
 	}
@@ -398,6 +434,9 @@ func TestRunBalances(t *testing.T) {
 	runner(t, ctx, addr, "B", units, rec, opts)
 	took := waitFor(t, 5*time.Second, "A and B run 6 each", share(map[string]int{"A": 6, "B": 6}))
 	t.Logf("B joined: 6 units each after %v", took)
+	if got := rec.causes("A"); got[lease.ErrRebalanced] != 6 || len(got) != 1 {
+		t.Errorf("A's runs ended for %v, want 6 for ErrRebalanced", got)
+	}
 
 	kvC, ncC := connect(t, addr)
 	ctxC, cancelC := context.WithCancel(ctx)
@@ -414,4 +453,20 @@ func TestRunBalances(t *testing.T) {
 		t.Errorf("Run of C: %v", err)
 	}
 	rec.checkNoOverlap(t)
+}
+
+func TestRunNeedsABucketWithTTL(t *testing.T) {
+	_, nc := connect(t, natstest.Start(t))
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.CreateKeyValue(context.Background(), jetstream.KeyValueConfig{Bucket: "plain"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = lease.Run(context.Background(), kv, "A", []string{"a"}, func(context.Context, string) error { return nil }, lease.Options{})
+	if want := "lease: bucket plain has no TTL, want one (make it with lease.CreateBucket)"; err == nil || err.Error() != want {
+		t.Fatalf("Run on a bucket without TTL: got %v, want %s", err, want)
+	}
 }
