@@ -423,27 +423,25 @@ const (
 
 // readLiveTimeframe streams the computed data of one time frame into
 // asi.computed.live and ends the unit (so the runner flushes and commits it)
-// once a message reaches the time frame's end.
+// at the time frame's end: once a message reaches it, or once the server's
+// clock has passed it (see watchTimeframeEnd), since a device that stopped
+// sending would otherwise keep the unit open for ever.
 func (s *Source) readLiveTimeframe(ctx context.Context, c *connection, unit string, id int64, from core.Position, emit core.Emit) error {
-	body, err := c.client.Get(ctx, pathTimeframes+strconv.FormatInt(id, 10)+"/", nil)
+	tf, ids, err := s.liveTimeframeEnd(ctx, c, unit, id)
 	if err != nil {
-		return fmt.Errorf("asi: %s: %w", unit, err)
+		return err
 	}
-	var tf map[string]json.RawMessage
-	var ids struct {
-		Activity int64     `json:"activity"`
-		End      time.Time `json:"end_time"`
-	}
-	if err := json.Unmarshal(body, &tf); err != nil {
-		return fmt.Errorf("asi: %s: time frame: %w", unit, err)
-	}
-	if err := json.Unmarshal(body, &ids); err != nil || ids.Activity == 0 {
-		return fmt.Errorf("asi: %s: time frame without an activity or end_time: %s", unit, body)
-	}
-	end := ids.End.UnixMilli()
+	var end atomic.Int64
+	end.Store(ids.End.UnixMilli())
+	var lastMsg atomic.Int64 // wall clock of the last message, UNIX ns
+	lastMsg.Store(time.Now().UnixNano())
+	sctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go s.watchTimeframeEnd(sctx, c, unit, id, &end, &lastMsg, stop)
 	path := expand(expand(pathLiveTimeframe, "activity", ids.Activity), "timeframe", id)
-	err = s.readLive(ctx, c, unit, path, from, emit, computedTime,
+	err = s.readLive(sctx, c, unit, path, from, emit, computedTime,
 		func(ctx context.Context, lr *liveRead, msg []byte, pos core.Position) error {
+			lastMsg.Store(time.Now().UnixNano())
 			row, err := decodeComputed(id, 0, tf, msg)
 			if err != nil {
 				s.reject(ctx, StreamComputedLive, unit, msg, err.Error())
@@ -452,16 +450,77 @@ func (s *Source) readLiveTimeframe(ctx context.Context, c *connection, unit stri
 			if err := emit(ctx, core.Batch{Stream: StreamComputedLive, Unit: unit, Record: buildComputed(s.mem, []computedRow{row}), Position: pos}); err != nil {
 				return err
 			}
-			if lr.last >= end-1000 {
+			if lr.last >= end.Load()-1000 {
 				return errTimeframeEnded
 			}
 			return nil
 		})
-	if errors.Is(err, errTimeframeEnded) {
-		s.log.Info("asi: live time frame ended", "unit", unit, "end", ids.End)
+	if errors.Is(err, errTimeframeEnded) || (ctx.Err() == nil && errors.Is(context.Cause(sctx), errTimeframeEnded)) {
+		s.log.Info("asi: live time frame ended", "unit", unit, "end", time.UnixMilli(end.Load()).UTC())
 		return nil
 	}
 	return err
+}
+
+// timeframeEndCheck is how often a live time frame's unit checks whether
+// the server's clock has passed the time frame's end.
+const timeframeEndCheck = time.Second
+
+// liveTimeframeEnd fetches time frame id: its REST object and its activity
+// and end.
+func (s *Source) liveTimeframeEnd(ctx context.Context, c *connection, unit string, id int64) (map[string]json.RawMessage, timeframeEnd, error) {
+	var ids timeframeEnd
+	body, err := c.client.Get(ctx, pathTimeframes+strconv.FormatInt(id, 10)+"/", nil)
+	if err != nil {
+		return nil, ids, fmt.Errorf("asi: %s: %w", unit, err)
+	}
+	var tf map[string]json.RawMessage
+	if err := json.Unmarshal(body, &tf); err != nil {
+		return nil, ids, fmt.Errorf("asi: %s: time frame: %w", unit, err)
+	}
+	if err := json.Unmarshal(body, &ids); err != nil || ids.Activity == 0 || ids.End.IsZero() {
+		return nil, ids, fmt.Errorf("asi: %s: time frame without an activity or end_time: %s", unit, body)
+	}
+	return tf, ids, nil
+}
+
+type timeframeEnd struct {
+	Activity int64     `json:"activity"`
+	End      time.Time `json:"end_time"`
+}
+
+// watchTimeframeEnd stops a live time frame's stream (cause
+// errTimeframeEnded) once the server's clock has passed its end, plus the
+// server's flush_timeout when it buffers (its buffer is flushed by then).
+// When the stream has been quiet for a check's interval it fetches the time
+// frame again, which brings the server's clock (its Date, which is never
+// ahead) and a changed end.
+func (s *Source) watchTimeframeEnd(ctx context.Context, c *connection, unit string, id int64, end, lastMsg *atomic.Int64, stop context.CancelCauseFunc) {
+	var grace int64
+	if s.cfg.Live.BufferSize > 0 {
+		grace = int64(s.cfg.Live.FlushTimeout) * 1000
+	}
+	t := time.NewTicker(timeframeEndCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if time.Since(time.Unix(0, lastMsg.Load())) >= timeframeEndCheck {
+			_, ids, err := s.liveTimeframeEnd(ctx, c, unit, id)
+			if err != nil {
+				s.log.Debug("asi: live time frame: cannot check its end now", "unit", unit, "err", err)
+				continue
+			}
+			end.Store(ids.End.UnixMilli())
+		}
+		if c.client.Now().UnixMilli() >= end.Load()+grace {
+			stop(errTimeframeEnded)
+			return
+		}
+	}
 }
 
 // errTimeframeEnded ends a live time frame's stream at the time frame's end.

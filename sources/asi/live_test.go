@@ -297,3 +297,32 @@ func TestLiveTimeframeEnds(t *testing.T) {
 		t.Errorf("got %d rows (%d with an athlete id), want about 20, each with its athlete", n, r.athletes)
 	}
 }
+
+// TestLiveTimeframeEndsWhenQuiet streams time frame 1 from 20 s before its
+// end, but the device goes quiet after 5 messages: the unit still ends, once
+// the server's clock has passed the end.
+func TestLiveTimeframeEndsWhenQuiet(t *testing.T) {
+	opts := asitest.DefaultOptions()
+	opts.Now = opts.Start.Add(opts.Session - 20*time.Second)
+	emu := asitest.NewServer(t, opts)
+	emu.SetLive(asitest.Live{Speed: 40, DisconnectEvery: 5, DisconnectFor: 1000})
+	cfg := liveConfig(emu, 0)
+	cfg.Streams, cfg.Timeframes, cfg.Devices = []string{"live_computed"}, []int64{1}, nil
+	var logs bytes.Buffer
+	src, err := NewSource(cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	start := time.Now()
+	r, err := readLiveUnit(t, src, "live/timeframe/1", func(*liveRun) bool { return false })
+	if err != nil {
+		t.Fatalf("Read: got %v after %s, want nil once the server's clock passed the end", err, time.Since(start))
+	}
+	if n := len(r.frames); n != 5 {
+		t.Errorf("got %d rows, want the 5 sent", n)
+	}
+	if !strings.Contains(logs.String(), "live time frame ended") {
+		t.Errorf("log: got %s, want the end", logs.String())
+	}
+}
