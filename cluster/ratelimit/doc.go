@@ -7,7 +7,7 @@
 // budget named by its key (API host and client id).
 //
 //	kv, err := ratelimit.CreateBucket(ctx, js, ratelimit.BucketConfig{})
-//	build := core.Build(cfg, core.WithLimiters(ratelimit.New(kv, ratelimit.Options{})))
+//	plan, err := core.Build(ctx, pipeline, logger, core.WithLimiters(ratelimit.New(kv, ratelimit.Options{})))
 //
 // # Design
 //
@@ -18,8 +18,9 @@
 // key's revision): it refills the bucket by R·(now−at), capped at B, subtracts the
 // chunk, and writes {tokens−chunk, max(at, now)} expecting the revision it read.
 // A conflicting update (another worker got there first) reads the key again and
-// retries. So a worker makes one KV round trip per chunk, not per request
-// (two when another worker wrote in between).
+// retries. A worker keeps the value it wrote, so it makes one KV round trip per
+// chunk, not per request (three when another worker wrote in between: the
+// refused update, a read, the update again).
 //
 // The bucket may go below zero: a chunk is a reservation, as with
 // golang.org/x/time/rate's Reserve. Token j of a chunk taken when the bucket held b
