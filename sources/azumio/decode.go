@@ -646,7 +646,61 @@ func appendStr(b *array.StringBuilder, present bool, v string) {
 	}
 }
 
-// append adds check-in i of p (which must not be bad) for user.
+// appendRows adds the check-ins idx of p (none of them bad) for user.
+//
+// It reserves room for them first, the string columns' bytes included, so
+// that no builder grows while they are appended, and appends the
+// fixed-width columns without a capacity check per value. Measured on the
+// benchmarks' page (BenchmarkAppendPage), the builders' growth was a
+// third of the appending (memmove, memclr, and checks per value). Going
+// column by column instead (one AppendValues per column) was slower: 20%
+// more CPU, gathering each column's values first.
+func (cs *checkinStream) appendRows(p *page, idx []int, user string) {
+	cs.rb.Reserve(len(idx))
+	var ids, types, remotes, clients, groups, ngroups int
+	for _, i := range idx {
+		c := &p.typed.Checkins[i]
+		ids += len(c.ID)
+		types += len(c.Type)
+		remotes += len(c.RemoteID)
+		clients += len(c.ClientID)
+		ngroups += len(c.PrivacyGroups)
+		for _, g := range c.PrivacyGroups {
+			groups += len(g)
+		}
+	}
+	cs.userID.ReserveData(len(idx) * len(user))
+	cs.id.ReserveData(ids)
+	cs.typ.ReserveData(types)
+	cs.remote.ReserveData(remotes)
+	cs.client.ReserveData(clients)
+	cs.group.Reserve(ngroups)
+	cs.group.ReserveData(groups)
+	for _, i := range idx {
+		cs.append(p, i, user)
+	}
+}
+
+// putTS and putF64 append a value or a null to a builder that has room for
+// it (see appendRows).
+func putTS(b *array.TimestampBuilder, present bool, ms int64) {
+	if present {
+		b.UnsafeAppend(arrow.Timestamp(ms))
+	} else {
+		b.UnsafeAppendBoolToBitmap(false)
+	}
+}
+
+func putF64(b *array.Float64Builder, present bool, v float64) {
+	if present {
+		b.UnsafeAppend(v)
+	} else {
+		b.UnsafeAppendBoolToBitmap(false)
+	}
+}
+
+// append adds check-in i of p (which must not be bad) for user, to builders
+// that have room for it (see appendRows).
 func (cs *checkinStream) append(p *page, i int, user string) {
 	c := &p.typed.Checkins[i]
 	it := &p.items[i]
@@ -657,26 +711,26 @@ func (cs *checkinStream) append(p *page, i int, user string) {
 		cs.userID.Append(user)
 	}
 	cs.id.Append(c.ID)
-	cs.version.Append(c.Version)
+	cs.version.UnsafeAppend(c.Version)
 	cs.typ.Append(c.Type)
-	cs.deleted.Append(it.deleted)
-	cs.modified.Append(arrow.Timestamp(c.Modified))
-	appendTS(cs.created, has(kCreated), c.Created)
-	appendTS(cs.stamp, has(kTimestamp), c.Timestamp)
-	appendTS(cs.start, has(kStart), c.Start)
-	appendTS(cs.end, has(kEnd), c.End)
-	appendF64(cs.tz, has(kTimezone), c.Timezone)
+	cs.deleted.UnsafeAppend(it.deleted)
+	cs.modified.UnsafeAppend(arrow.Timestamp(c.Modified))
+	putTS(cs.created, has(kCreated), c.Created)
+	putTS(cs.stamp, has(kTimestamp), c.Timestamp)
+	putTS(cs.start, has(kStart), c.Start)
+	putTS(cs.end, has(kEnd), c.End)
+	putF64(cs.tz, has(kTimezone), c.Timezone)
 	appendStr(cs.remote, has(kRemoteID), c.RemoteID)
 	appendStr(cs.client, has(kClientID), c.ClientID)
 	if has(kLive) {
-		cs.live.Append(c.Live)
+		cs.live.UnsafeAppend(c.Live)
 	} else {
-		cs.live.AppendNull()
+		cs.live.UnsafeAppendBoolToBitmap(false)
 	}
 	if has(kPrivacy) {
-		cs.privacy.Append(c.Privacy)
+		cs.privacy.UnsafeAppend(c.Privacy)
 	} else {
-		cs.privacy.AppendNull()
+		cs.privacy.UnsafeAppendBoolToBitmap(false)
 	}
 	if has(kPrivacyGroups) {
 		cs.groups.Append(true)
@@ -686,14 +740,14 @@ func (cs *checkinStream) append(p *page, i int, user string) {
 	} else {
 		cs.groups.AppendNull()
 	}
-	appendF64(cs.value, has(kValue), c.Value)
+	putF64(cs.value, has(kValue), c.Value)
 	if cs.typed {
-		appendF64(cs.measures[0], has(kSteps), c.Steps)
-		appendF64(cs.measures[1], has(kDistance), c.Distance)
-		appendF64(cs.measures[2], has(kActiveDuration), c.ActiveDuration)
-		appendF64(cs.measures[3], has(kCalories), c.Calories)
-		appendF64(cs.measures[4], has(kWalkCalories), c.WalkCalories)
-		appendF64(cs.measures[5], has(kBasalCalories), c.BasalCalories)
+		putF64(cs.measures[0], has(kSteps), c.Steps)
+		putF64(cs.measures[1], has(kDistance), c.Distance)
+		putF64(cs.measures[2], has(kActiveDuration), c.ActiveDuration)
+		putF64(cs.measures[3], has(kCalories), c.Calories)
+		putF64(cs.measures[4], has(kWalkCalories), c.WalkCalories)
+		putF64(cs.measures[5], has(kBasalCalories), c.BasalCalories)
 	}
 	nfrag := 0
 	for m := it.members[0]; m < it.members[1]; m++ {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/goccy/go-json"
 
 	"github.com/etl-toolkit/etl/sources/azumio/azumiotest"
@@ -147,13 +148,7 @@ func TestDirectNumbersMatchStrconv(t *testing.T) {
 // BenchmarkDecodePage measures decoding one page of 1,000 steps check-ins as
 // the emulator renders them (the benchmarks' page), per check-in.
 func BenchmarkDecodePage(b *testing.B) {
-	srv := azumiotest.New(azumiotest.Options{Seed: 1, Users: 1, Checkins: 1000, Types: []string{"steps"}, NoFragments: true})
-	req := httptest.NewRequest("GET", "/api2/checkins?type=steps&since=0&limit=1000", nil)
-	req.Header.Set("X-Client-ID", srv.ClientID())
-	req.Header.Set("Authorization", "OAuth "+srv.Tokens()["10001"].AccessToken)
-	w := httptest.NewRecorder()
-	srv.ServeHTTP(w, req)
-	body := w.Body.Bytes()
+	body := benchPage(b)
 	var p page
 	for b.Loop() {
 		if err := p.decode(body); err != nil || !p.direct || len(p.items) != 1000 {
@@ -164,16 +159,47 @@ func BenchmarkDecodePage(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/checkin")
 }
 
-// BenchmarkDecodePageGoJSON measures what decoding the benchmarks' page cost
-// before direct.go: go-json's pass, on top of the scanner's.
-func BenchmarkDecodePageGoJSON(b *testing.B) {
+// BenchmarkAppendPage measures appending the benchmarks' decoded page to the
+// Arrow builders of its stream and taking the record, per check-in.
+func BenchmarkAppendPage(b *testing.B) {
+	body := benchPage(b)
+	var p page
+	if err := p.decode(body); err != nil {
+		b.Fatal(err)
+	}
+	idx := make([]int, len(p.items))
+	for i := range idx {
+		idx[i] = i
+	}
+	cs := newCheckinStream(memory.NewGoAllocator(), "steps")
+	defer cs.release()
+	for b.Loop() {
+		cs.appendRows(&p, idx, "10001")
+		rec := cs.record()
+		if rec.NumRows() != 1000 {
+			b.Fatal(rec.NumRows())
+		}
+		rec.Release()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/checkin")
+}
+
+// benchPage returns the benchmarks' page: 1,000 steps check-ins as the
+// emulator renders them.
+func benchPage(b *testing.B) []byte {
 	srv := azumiotest.New(azumiotest.Options{Seed: 1, Users: 1, Checkins: 1000, Types: []string{"steps"}, NoFragments: true})
 	req := httptest.NewRequest("GET", "/api2/checkins?type=steps&since=0&limit=1000", nil)
 	req.Header.Set("X-Client-ID", srv.ClientID())
 	req.Header.Set("Authorization", "OAuth "+srv.Tokens()["10001"].AccessToken)
 	w := httptest.NewRecorder()
 	srv.ServeHTTP(w, req)
-	body := w.Body.Bytes()
+	return w.Body.Bytes()
+}
+
+// BenchmarkDecodePageGoJSON measures what decoding the benchmarks' page cost
+// before direct.go: go-json's pass, on top of the scanner's.
+func BenchmarkDecodePageGoJSON(b *testing.B) {
+	body := benchPage(b)
 	var typed pageJSON
 	for b.Loop() {
 		typed.Checkins = typed.Checkins[:0]

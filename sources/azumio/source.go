@@ -517,10 +517,9 @@ func (r *reader) exportPage(ctx context.Context, since, newSince int64) error {
 	}
 	for gi, typ := range order {
 		cs := r.checkinStream(typ)
-		cs.rb.Reserve(len(groups[typ]))
+		cs.appendRows(p, groups[typ], r.user)
 		var pending []pendingFragment
 		for _, i := range groups[typ] {
-			cs.append(p, i, r.user)
 			c := &p.typed.Checkins[i]
 			if done != nil {
 				done[c.ID] = c.Version
