@@ -19,12 +19,15 @@ type Options struct {
 	// Capacity is the most units this worker holds at once (default: all).
 	Capacity int
 	// Balance makes the worker hold no more than its share: the units divided
-	// by the workers running Run on the bucket (rounded up). Each Run announces
-	// itself with a key renewed like a lease; a worker over its share (another
-	// joined) stops and releases the extra units (their contexts end with cause
-	// ErrRebalanced) for the newcomer to take, and a dead worker's share is
-	// spread over the survivors once its key expires.
+	// by the workers running Run with Balance and the same Group on the bucket
+	// (rounded up). Each Run announces itself with a key renewed like a lease; a
+	// worker over its share (another joined) stops and releases the extra units
+	// (their contexts end with cause ErrRebalanced) for the newcomer to take, and
+	// a dead worker's share is spread over the survivors once its key expires.
 	Balance bool
+	// Group names the workers that share one list of units, for Balance: Runs
+	// of different pipelines on one bucket use different groups (default "").
+	Group string
 	// Scan is how often Run looks for free units (default TTL/2). It also looks
 	// at once when the bucket reports a lease released or expired.
 	Scan time.Duration
@@ -148,6 +151,7 @@ func Run(ctx context.Context, kv jetstream.KeyValue, worker string, units []stri
 
 	r := &runner{
 		kv: kv, ttl: ttl, worker: worker, units: units, run: run, opts: opts,
+		presence:  workerPrefix + "g" + base64.RawURLEncoding.EncodeToString([]byte(opts.Group)) + ".",
 		held:      make(map[string]context.CancelCauseFunc),
 		shedding:  make(map[string]bool),
 		notBefore: make(map[string]time.Time),
@@ -185,6 +189,8 @@ type runner struct {
 	units  []string
 	run    func(context.Context, string) error
 	opts   Options
+	// presence starts the presence keys of this Run's group.
+	presence string
 
 	// Owned by Run's loop.
 	held      map[string]context.CancelCauseFunc // cancels the unit's run
@@ -212,7 +218,7 @@ func (r *runner) end(e ended) {
 // scan takes free units until the worker holds its share (Capacity, or with
 // Balance the units per worker, rounded up), or gives up units over its share.
 func (r *runner) scan(ctx context.Context) {
-	if ctx.Err() != nil || !r.opts.Balance && len(r.held) >= r.opts.Capacity {
+	if ctx.Err() != nil || len(r.units) == 0 || !r.opts.Balance && len(r.held) >= r.opts.Capacity {
 		return
 	}
 	taken, workers, err := r.leased(ctx)
@@ -267,7 +273,7 @@ func (r *runner) scan(ctx context.Context) {
 }
 
 // leased returns the keys of the unit leases held now (by anyone), and how many
-// workers run Run with Balance on the bucket.
+// workers of this Run's group run Run with Balance on the bucket.
 func (r *runner) leased(ctx context.Context) (units map[string]bool, workers int, err error) {
 	ctx, cancel := context.WithTimeout(ctx, r.ttl)
 	defer cancel()
@@ -278,9 +284,11 @@ func (r *runner) leased(ctx context.Context) (units map[string]bool, workers int
 	defer kl.Stop()
 	units = make(map[string]bool)
 	for k := range kl.Keys() {
-		if strings.HasPrefix(k, workerPrefix) {
+		switch {
+		case strings.HasPrefix(k, r.presence):
 			workers++
-		} else {
+		case strings.HasPrefix(k, workerPrefix):
+		default:
 			units[k] = true
 		}
 	}
@@ -290,14 +298,15 @@ func (r *runner) leased(ctx context.Context) (units map[string]bool, workers int
 	return units, workers, nil
 }
 
-// workerPrefix starts the keys by which Runs with Balance announce themselves.
+// workerPrefix starts the keys by which Runs with Balance announce themselves:
+// "w.g" + the group in URL-safe base64 + "." + a key of the Run's own.
 const workerPrefix = "w."
 
 // announce writes this Run's presence key (one per Run, even for one worker
 // name) and renews it every TTL/3 until the stop returned is called, which
 // deletes it.
 func (r *runner) announce(ctx context.Context) (stop func(), err error) {
-	key := workerPrefix + base64.RawURLEncoding.EncodeToString([]byte(r.worker)) + "." + nuid.Next()
+	key := r.presence + nuid.Next()
 	val, err := json.Marshal(value{Worker: r.worker})
 	if err != nil {
 		return nil, fmt.Errorf("lease: worker %q: %w", r.worker, err)

@@ -429,8 +429,13 @@ func TestRunBalances(t *testing.T) {
 			return true
 		}
 	}
+	// D balances another pipeline's units on the same bucket: it is not one of
+	// the workers sharing the 12 units.
+	other := opts
+	other.Group = "another pipeline"
+	runner(t, ctx, addr, "D", []string{"x:1", "x:2", "x:3"}, rec, other)
 	runner(t, ctx, addr, "A", units, rec, opts)
-	waitFor(t, 5*time.Second, "A alone runs all 12 units", share(map[string]int{"A": 12}))
+	waitFor(t, 5*time.Second, "A alone runs all 12 units", share(map[string]int{"A": 12, "D": 3}))
 	runner(t, ctx, addr, "B", units, rec, opts)
 	took := waitFor(t, 5*time.Second, "A and B run 6 each", share(map[string]int{"A": 6, "B": 6}))
 	t.Logf("B joined: 6 units each after %v", took)
@@ -446,7 +451,7 @@ func TestRunBalances(t *testing.T) {
 	t.Logf("C joined: 4 units each after %v", took)
 
 	ncC.Close() // C dies: its units and its presence expire
-	took = waitFor(t, ttl+4*opts.Scan, "A and B run 6 each again", share(map[string]int{"A": 6, "B": 6, "C": 0}))
+	took = waitFor(t, ttl+4*opts.Scan, "A and B run 6 each again", share(map[string]int{"A": 6, "B": 6, "C": 0, "D": 3}))
 	t.Logf("C died: A and B ran 6 each after %v", took)
 	cancelC()
 	if err := <-doneC; err != nil {
