@@ -53,6 +53,11 @@ type Live struct {
 	// AuthTimeout replaces the 3 s wait for the authentication message
 	// (0: AuthTimeout), so that tests need not wait.
 	AuthTimeout time.Duration
+	// Sent, if set, is called after each message is written to a socket,
+	// with the stream's URL path and the message's event time (its slot's
+	// instant), on the stream's goroutine: it must be safe for concurrent
+	// use. Latency benchmarks take it as the message's arrival.
+	Sent func(path string, t time.Time)
 }
 
 // LiveStats counts what the live streams did.
@@ -243,7 +248,7 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}()
-	s.stream(conn, l, simBase, realBase, params, src, gone)
+	s.stream(conn, r.URL.Path, l, simBase, realBase, params, src, gone)
 }
 
 // liveSource authenticates token and checks the caller may read the stream
@@ -379,7 +384,7 @@ type queued struct {
 
 // stream sends the message of every slot from now on through the fault knobs
 // and the client's buffer params, until the client goes or DropAfter.
-func (s *Server) stream(conn *websocket.Conn, l Live, simBase, realBase time.Time, p streamParams, src streamSource, gone <-chan struct{}) {
+func (s *Server) stream(conn *websocket.Conn, path string, l Live, simBase, realBase time.Time, p streamParams, src streamSource, gone <-chan struct{}) {
 	slotOf := func(now time.Time) int64 {
 		return int64(float64(now.Sub(realBase)) * l.Speed * float64(l.Rate) / float64(time.Second))
 	}
@@ -410,6 +415,9 @@ func (s *Server) stream(conn *websocket.Conn, l Live, simBase, realBase time.Tim
 		}
 		sent++
 		s.liveCount(func(st *LiveStats) { st.Sent++ })
+		if l.Sent != nil {
+			l.Sent(path, time.UnixMilli(q.t))
+		}
 		if l.DropAfter > 0 && sent >= l.DropAfter {
 			s.liveCount(func(st *LiveStats) { st.Closed[-1]++ })
 			conn.NetConn().Close()
