@@ -193,13 +193,19 @@ func runP4(ctx context.Context, h *harness) (report, error) {
 	}
 	mean := ext.Metrics["rows/s"] / in.Metrics["rows/s"]
 	best := ext.Metrics["best-rows/s"] / in.Metrics["best-rows/s"]
+	cpu := ext.Metrics["cpu-s/op"] / in.Metrics["cpu-s/op"]
+	var notes []string
+	if mean > 1 {
+		notes = append(notes, fmt.Sprintf("The external sink is faster than the built-in one here because the plugin process encodes the CSV "+
+			"beside the runner, on another core; it costs %s the CPU per run.", ratio(cpu)))
+	}
 	return report{
 		Title: "P4: external-process sink vs built-in",
 		Setup: fmt.Sprintf("`go test ./plugins -run '^$' -bench '^BenchmarkSink$' -benchtime %s`: 1 M generated rows (4 units, batches of 65,536) into the csv sink, "+
 			"built in (`csv`) and as a separate process over go-plugin gRPC with Arrow IPC batches (`external:builtin:csv`), in one process's runner; "+
 			"rows/s is over the run once the components are built (BenchmarkHandshake measures starting a plugin); CPU is both processes'.", bt),
 		Table: [][]string{{"sink", "M rows/s (mean)", "M rows/s (best run)", "CPU s per run"}, row("built-in csv", in), row("external:builtin:csv", ext)},
-		Goals: []goal{{"external ≥ 0.9 × built-in throughput", fmt.Sprintf("%s (best runs: %s; CPU: %s)", ratio(mean), ratio(best),
-			ratio(ext.Metrics["cpu-s/op"]/in.Metrics["cpu-s/op"])), mean >= 0.9}},
+		Goals: []goal{{"external ≥ 0.9 × built-in throughput", fmt.Sprintf("%s (best runs: %s; CPU: %s)", ratio(mean), ratio(best), ratio(cpu)), mean >= 0.9}},
+		Notes: notes,
 	}, nil
 }

@@ -50,6 +50,8 @@ type harness struct {
 	root string // the module's root directory
 	work string // absolute work directory
 	etl  string // the etl binary, built once
+	// commit is the module's commit when etl was built.
+	commit string
 }
 
 // logf tells the person running the harness what it is doing.
@@ -133,6 +135,7 @@ func run(ctx context.Context, o options) ([]report, error) {
 			continue
 		}
 		r.ID, r.Machine, r.Load, r.Runs = w.id, thisMachine(), [2]string{load, loadAverage()}, o.Runs
+		r.Machine.Commit = h.commit
 		reports = append(reports, r)
 		if h.o.Write {
 			if err := writeDoc(h.o.Doc, []report{r}); err != nil {
@@ -171,6 +174,7 @@ func newHarness(ctx context.Context, o options) (*harness, error) {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	h.etl = filepath.Join(h.work, "bin", "etl")
+	h.commit = commit(h.root)
 	if err := h.goBuild(ctx, h.etl, "./cmd/etl"); err != nil {
 		return nil, err
 	}

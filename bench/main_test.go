@@ -62,7 +62,7 @@ func TestQuick(t *testing.T) {
 				}
 			}
 		}
-		if r.Machine.Cores < 1 || r.Machine.Go == "" || r.Runs != 1 {
+		if r.Machine.Cores < 1 || r.Machine.Go == "" || r.Machine.Commit == "" || r.Runs != 1 {
 			t.Errorf("%s: machine %+v, runs %d", r.ID, r.Machine, r.Runs)
 		}
 	}

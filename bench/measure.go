@@ -106,12 +106,13 @@ func (ms measures) each(f func(measure) float64) sample {
 	return out
 }
 
-// machine describes where the figures were measured.
+// machine describes where the figures were measured, and what.
 type machine struct {
-	CPU   string
-	Cores int
-	Go    string
-	Date  time.Time
+	CPU    string
+	Cores  int
+	Go     string
+	Date   time.Time
+	Commit string // the module's commit, "abc1234" or "abc1234 with uncommitted changes"
 }
 
 func thisMachine() machine {
@@ -125,6 +126,19 @@ func thisMachine() machine {
 		}
 	}
 	return m
+}
+
+// commit describes the commit of the working tree at root.
+func commit(root string) string {
+	head, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown commit"
+	}
+	c := strings.TrimSpace(string(head))
+	if st, err := exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+		c += " with uncommitted changes"
+	}
+	return c
 }
 
 // loadAverage is the one-minute load average of the machine ("?" where

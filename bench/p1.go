@@ -6,6 +6,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -53,17 +55,30 @@ type p1Data struct {
 
 // p1Dataset returns the dataset of these sizes, recording it first unless a
 // complete one is in the work directory. The emulator is seeded, so the
-// dataset is the same on every machine.
+// dataset is the same on every machine; its directory's name carries a hash
+// of the emulator's and the archive's source files, so that a change to
+// either records it again.
 func (h *harness) p1Dataset(ctx context.Context, s p1Sizes) (p1Data, error) {
-	dir := filepath.Join(h.work, fmt.Sprintf("p1-data-u%d-c%d-p%d-seed1", s.Users, s.Checkins, s.PageSize))
+	key, err := h.sourceKey("sources/azumio/azumiotest/*.go", "sources/azumio/archive.go")
+	if err != nil {
+		return p1Data{}, err
+	}
+	prefix := filepath.Join(h.work, fmt.Sprintf("p1-data-u%d-c%d-p%d-seed1-", s.Users, s.Checkins, s.PageSize))
+	dir := prefix + key
 	var d p1Data
 	if b, err := os.ReadFile(filepath.Join(dir, "data.json")); err == nil && json.Unmarshal(b, &d) == nil && d.Dir == dir {
 		h.logf("p1: dataset %s (recorded before)", dir)
 		return d, nil
 	}
 	h.logf("p1: recording the dataset in %s", dir)
-	if err := os.RemoveAll(dir); err != nil {
+	stale, err := filepath.Glob(prefix + "*") // recorded by other versions of the emulator
+	if err != nil {
 		return d, err
+	}
+	for _, old := range stale {
+		if err := os.RemoveAll(old); err != nil {
+			return d, err
+		}
 	}
 	d = p1Data{Dir: dir, Archive: filepath.Join(dir, "archive"), Pages: filepath.Join(dir, "pages")}
 	srv := azumiotest.New(azumiotest.Options{Seed: 1, Users: s.Users, Checkins: s.Checkins, Types: []string{"steps"}, NoFragments: true})
@@ -408,4 +423,29 @@ func (h *harness) profileP1(ctx context.Context, d p1Data, s p1Sizes) error {
 		return fmt.Errorf("profiled run wrote %d rows, want %d", got, want)
 	}
 	return prof.Close()
+}
+
+// sourceKey returns a short hash of the module's files matching the globs
+// (test files left out).
+func (h *harness) sourceKey(globs ...string) (string, error) {
+	sum := sha256.New()
+	for _, g := range globs {
+		files, err := filepath.Glob(filepath.Join(h.root, g))
+		if err != nil {
+			return "", err
+		}
+		slices.Sort(files)
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return "", err
+			}
+			fmt.Fprintf(sum, "%s %d\n", filepath.Base(f), len(b))
+			sum.Write(b)
+		}
+	}
+	return hex.EncodeToString(sum.Sum(nil))[:12], nil
 }

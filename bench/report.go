@@ -32,8 +32,8 @@ func (r report) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### %s\n\n", r.Title)
 	fmt.Fprintf(&b, "%s\n\n", r.Setup)
-	fmt.Fprintf(&b, "Measured %s on %s (%d cores), %s; %d run(s); load average %s before, %s after.\n\n",
-		r.Machine.Date.Format("2006-01-02 15:04 UTC"), r.Machine.CPU, r.Machine.Cores, r.Machine.Go, r.Runs, r.Load[0], r.Load[1])
+	fmt.Fprintf(&b, "Measured %s at commit %s on %s (%d cores), %s; %d run(s); load average %s before, %s after.\n\n",
+		r.Machine.Date.Format("2006-01-02 15:04 UTC"), r.Machine.Commit, r.Machine.CPU, r.Machine.Cores, r.Machine.Go, r.Runs, r.Load[0], r.Load[1])
 	writeTable(&b, r.Table)
 	if len(r.Goals) > 0 {
 		b.WriteString("\n")
