@@ -1,8 +1,8 @@
 // Package lease holds live units (a device's socket, a time frame's stream) with
 // leases in a JetStream key-value bucket, so that across many workers each unit
 // runs on exactly one worker at a time, and a dead worker's units move to the
-// survivors about a lease TTL after it died (at most TTL + a quarter second: the
-// server looks for expired keys at most every 250 ms).
+// survivors about a lease TTL after it died (a little more at most: the server
+// looks for expired keys every 250 ms at the most often).
 //
 // Start with CreateBucket and Run: Run claims free units up to a capacity, runs
 // each with a context that is cancelled the moment its lease is lost, renews the
