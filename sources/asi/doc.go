@@ -31,7 +31,10 @@
 //	live/activity/<id>  asi.computed.live: a row per computed-data message of
 //	                 every time frame of the activity (live_computed), and asi.gaps
 //	live/timeframe/<id> asi.computed.live of one time frame (option timeframes);
-//	                 the unit ends at the time frame's end
+//	                 the unit ends at the time frame's end: when a message
+//	                 reaches it, or when the server's clock passes it (plus
+//	                 flush_timeout if the server buffers), so the runner
+//	                 flushes the transforms and commits
 //
 // Units are listed in that order, ids ascending. A time frame is a unit once
 // it is finished: its end plus settle has passed by the server's clock (the
@@ -79,10 +82,15 @@
 // close for a bad token is retried once with a fresh token, and the other
 // refusals (4003 forbidden, 4000 bad params) fail the unit with the server's
 // reason, also logged. Every gap (the socket was down, the run was stopped,
-// or event time jumped more than gap) is logged, counted (LiveStats) and
-// emitted as a row (unit, start, end, reason) of asi.gaps. Messages may
-// arrive out of order: put the reorder transform after the source. The
-// position {"last": <ms>} is the newest event time received.
+// or event time jumped more than gap) is logged, counted (LiveStats, and the
+// pipeline's counters asi.gaps and asi.reconnects, which the run summary and
+// the metrics show) and emitted as a row (unit, start, end, reason) of
+// asi.gaps. Messages may arrive out of order: put the reorder transform after
+// the source. The live units are core.LiveSource units, so the runner ticks
+// reorder for them and it releases rows on processing time as well (at most
+// max_delay after their arrival). The position {"last": <ms>} is the newest
+// event time received; a message read as the run stops may not reach the
+// pipeline, and the next run reports it within its "not running" gap.
 //
 // # Positions
 //
