@@ -35,11 +35,12 @@ type KVStore struct {
 	timeout time.Duration
 }
 
-// KVOptions configure the bucket OpenKVStore creates when it is missing.
+// KVOptions name the state bucket and size it when OpenKVStore creates it.
 type KVOptions struct {
 	// Bucket is the KV bucket's name (default "etl").
 	Bucket string
-	// Replicas is the bucket's replica count (default 1; 3 on a three-node cluster).
+	// Replicas is the replica count of a bucket OpenKVStore creates (default 1;
+	// 3 on a three-node cluster). An existing bucket keeps its own.
 	Replicas int
 }
 
@@ -56,13 +57,18 @@ func OpenKVStore(ctx context.Context, nc *nats.Conn, opts KVOptions) (*KVStore, 
 	if err != nil {
 		return nil, fmt.Errorf("cluster: state: %w", err)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      opts.Bucket,
-		Description: "etl state: unit positions, commit records, run records",
-		Replicas:    max(opts.Replicas, 1),
-		Storage:     jetstream.FileStorage,
-		History:     1,
-	})
+	// An existing bucket is used as it is (an operator may have made it with
+	// more replicas); a missing one is created.
+	kv, err := js.KeyValue(ctx, opts.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      opts.Bucket,
+			Description: "etl state: unit positions, commit records, run records, claims",
+			Replicas:    max(opts.Replicas, 1),
+			Storage:     jetstream.FileStorage,
+			History:     1,
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cluster: state: bucket %s: %w", opts.Bucket, err)
 	}
@@ -95,13 +101,13 @@ func Dial(ctx context.Context, url string, opts KVOptions) (*KVStore, error) {
 func Connect(url string) (*nats.Conn, error) {
 	nc, err := nats.Connect(url, nats.Name("etl"), nats.MaxReconnects(-1))
 	if err != nil {
-		return nil, fmt.Errorf("cluster: connect to %s: %w", redact(url), err)
+		return nil, fmt.Errorf("cluster: connect to %s: %w", RedactURL(url), err)
 	}
 	return nc, nil
 }
 
-// redact drops user information from NATS URLs for messages.
-func redact(url string) string {
+// RedactURL hides the user information of NATS URLs (comma-separated) for messages.
+func RedactURL(url string) string {
 	parts := strings.Split(url, ",")
 	for i, p := range parts {
 		if at := strings.LastIndexByte(p, '@'); at >= 0 {

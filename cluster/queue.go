@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,8 +31,9 @@ type QueueOptions struct {
 	Stream string
 	// Prefix is the subjects' first tokens (default "etl.units").
 	Prefix string
-	// Replicas is the stream's and the consumers' replica count (default 1; 3
-	// on a three-node cluster).
+	// Replicas is the replica count of a stream OpenQueue creates (default 1;
+	// 3 on a three-node cluster); an existing stream keeps its own, and the
+	// consumers follow the stream.
 	Replicas int
 	// AckWait is how long a delivered unit may go without a heartbeat before
 	// JetStream gives it to another worker (default DefaultAckWait).
@@ -67,7 +69,8 @@ type Queue struct {
 	opts   QueueOptions
 }
 
-// OpenQueue creates or updates the work-queue stream on nc's JetStream.
+// OpenQueue opens the work-queue stream on nc's JetStream, creating it if it
+// is missing.
 func OpenQueue(ctx context.Context, nc *nats.Conn, opts QueueOptions) (*Queue, error) {
 	if opts.Stream == "" {
 		opts.Stream = "ETL_UNITS"
@@ -82,19 +85,28 @@ func OpenQueue(ctx context.Context, nc *nats.Conn, opts QueueOptions) (*Queue, e
 	if err != nil {
 		return nil, fmt.Errorf("cluster: queue: %w", err)
 	}
-	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:                 opts.Stream,
-		Description:          "etl: units waiting for a worker, one subject per unit",
-		Subjects:             []string{opts.Prefix + ".>"},
-		Retention:            jetstream.WorkQueuePolicy,
-		MaxMsgsPerSubject:    1,
-		Discard:              jetstream.DiscardNew,
-		DiscardNewPerSubject: true,
-		Storage:              jetstream.FileStorage,
-		Replicas:             max(opts.Replicas, 1),
-	})
+	// An existing stream is used as it is (an operator may have made it with
+	// more replicas) if it has the settings a unit queue needs.
+	stream, err := js.Stream(ctx, opts.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		stream, err = js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:                 opts.Stream,
+			Description:          "etl: units waiting for a worker, one subject per unit",
+			Subjects:             []string{opts.Prefix + ".>"},
+			Retention:            jetstream.WorkQueuePolicy,
+			MaxMsgsPerSubject:    1,
+			Discard:              jetstream.DiscardNew,
+			DiscardNewPerSubject: true,
+			Storage:              jetstream.FileStorage,
+			Replicas:             max(opts.Replicas, 1),
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cluster: queue: stream %s: %w", opts.Stream, err)
+	}
+	if c := stream.CachedInfo().Config; c.Retention != jetstream.WorkQueuePolicy || c.MaxMsgsPerSubject != 1 ||
+		c.Discard != jetstream.DiscardNew || !c.DiscardNewPerSubject || !slices.Contains(c.Subjects, opts.Prefix+".>") {
+		return nil, fmt.Errorf("cluster: queue: stream %s exists with other settings; it needs subjects %s.>, work-queue retention, max_msgs_per_subject 1, discard new per subject (see docs/cluster.md)", opts.Stream, opts.Prefix)
 	}
 	return &Queue{js: js, stream: stream, opts: opts}, nil
 }
@@ -116,7 +128,6 @@ func (q *Queue) consumer(ctx context.Context, pipeline string) (jetstream.Consum
 		// A worker takes one unit at a time per slot; this bounds what the
 		// pipeline has in flight across all workers.
 		MaxAckPending: 10_000,
-		Replicas:      max(q.opts.Replicas, 1),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: queue: consumer for %s: %w", pipeline, err)

@@ -32,23 +32,63 @@ func UnitStates(ctx context.Context, store Store, pipeline string) ([]UnitEntry,
 }
 
 // LastRun returns the record of the pipeline's last run, nil if it never ran.
+// Runs with RunOptions.Scope (scale-out workers, one unit each) keep records of
+// their own: the one that started last among all of them is returned.
 func LastRun(ctx context.Context, store Store, pipeline string) (*RunRecord, error) {
+	var last *RunRecord
+	keep := func(key string, raw []byte) error {
+		var rec RunRecord
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			return fmt.Errorf("core: state %s: %w", key, err)
+		}
+		if last == nil || rec.Started.After(last.Started) {
+			last = &rec
+		}
+		return nil
+	}
 	raw, _, err := store.Get(ctx, runKey(pipeline))
-	if err != nil || raw == nil {
+	if err != nil {
 		return nil, err
 	}
-	var rec RunRecord
-	if err := json.Unmarshal(raw, &rec); err != nil {
-		return nil, fmt.Errorf("core: state %s: %w", runKey(pipeline), err)
+	if raw != nil {
+		if err := keep(runKey(pipeline), raw); err != nil {
+			return nil, err
+		}
 	}
-	return &rec, nil
+	scoped, err := store.List(ctx, runKey(pipeline)+"/")
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range scoped {
+		if err := keep(e.Key, e.Value); err != nil {
+			return nil, err
+		}
+	}
+	return last, nil
 }
 
-// HasPendingCommit reports whether a crashed run left a commit for the next run
-// to finish.
+// pendingCommits returns the pipeline's unfinished commit records: the
+// unscoped one and those of scoped runs.
+func pendingCommits(ctx context.Context, store Store, pipeline string) ([]Entry, error) {
+	out, err := store.List(ctx, pendingKey(pipeline)+"/")
+	if err != nil {
+		return nil, err
+	}
+	raw, rev, err := store.Get(ctx, pendingKey(pipeline))
+	if err != nil {
+		return nil, err
+	}
+	if raw != nil {
+		out = append(out, Entry{Key: pendingKey(pipeline), Value: raw, Rev: rev})
+	}
+	return out, nil
+}
+
+// HasPendingCommit reports whether a crashed run (or scale-out worker) left a
+// commit for the next run (of its unit) to finish.
 func HasPendingCommit(ctx context.Context, store Store, pipeline string) (bool, error) {
-	raw, _, err := store.Get(ctx, pendingKey(pipeline))
-	return raw != nil, err
+	pending, err := pendingCommits(ctx, store, pipeline)
+	return len(pending) > 0, err
 }
 
 // ResetState forgets the saved positions of the given units (all units when
@@ -61,7 +101,7 @@ func ResetState(ctx context.Context, store Store, pipeline string, units []strin
 	if err != nil {
 		return 0, err
 	}
-	_, pendingRev, err := store.Get(ctx, pendingKey(pipeline))
+	pending, err := pendingCommits(ctx, store, pipeline)
 	if err != nil {
 		return 0, err
 	}
@@ -70,11 +110,11 @@ func ResetState(ctx context.Context, store Store, pipeline string, units []strin
 		for _, e := range entries {
 			writes = append(writes, Write{Key: e.Key, Rev: e.Rev})
 		}
-		if pendingRev != 0 {
-			writes = append(writes, Write{Key: pendingKey(pipeline), Rev: pendingRev})
+		for _, e := range pending {
+			writes = append(writes, Write{Key: e.Key, Rev: e.Rev})
 		}
 	} else {
-		if pendingRev != 0 {
+		if len(pending) > 0 {
 			return 0, errors.New("core: a crashed run left an unfinished commit; run the pipeline once to finish it, then reset units")
 		}
 		revs := map[string]uint64{}
@@ -96,8 +136,8 @@ func ResetState(ctx context.Context, store Store, pipeline string, units []strin
 		return 0, err
 	}
 	n := len(writes)
-	if len(units) == 0 && pendingRev != 0 {
-		n--
+	if len(units) == 0 {
+		n -= len(pending)
 	}
 	return n, nil
 }

@@ -105,7 +105,7 @@ any crash exports every record exactly once.
 	}
 	auth.AddCommand(newAuthAzumioCmd(), newAuthASICmd())
 	root.AddCommand(newRunCmd(g), newValidateCmd(g), newStateCmd(g), newPluginsCmd(), newSchemaCmd(),
-		newServeCmd(), emulate, auth, newAzumioCmd(), newASICmd(), newFlightServeCmd(), newPluginCmd(), newVersionCmd())
+		newServeCmd(), emulate, auth, newAzumioCmd(), newASICmd(), newFlightServeCmd(), newPluginCmd(), newVersionCmd(), newWorkerCmd(g), newDispatchCmd(g))
 	return root
 }
 

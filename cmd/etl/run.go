@@ -16,6 +16,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
+	"github.com/etl-toolkit/etl/cluster"
 	"github.com/etl-toolkit/etl/cmd/etl/internal/serve"
 	"github.com/etl-toolkit/etl/core"
 )
@@ -136,7 +137,7 @@ func runPipeline(ctx context.Context, sig *os.Signal, cmd *cobra.Command, g *glo
 		return dryRun(ctx, pl, out)
 	}
 
-	store, err := core.OpenBoltStore(pl.Pipeline.StatePath())
+	store, err := cluster.OpenStore(ctx, pl.Pipeline, "") // state: nats://… is the cluster's KV bucket
 	if err != nil {
 		return exitWith(exitFailed, err)
 	}

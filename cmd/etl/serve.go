@@ -17,6 +17,7 @@ import (
 // newServeCmd is `etl serve --config serve.yaml`.
 func newServeCmd() *cobra.Command {
 	var config, listen string
+	var cf clusterFlags
 	cmd := &cobra.Command{
 		Use:   "serve --config serve.yaml|DIR",
 		Short: "Run pipelines on schedules and webhooks, with Prometheus metrics",
@@ -36,6 +37,12 @@ one aborts at once (the next start finishes any half-done commit).
 
 With --config DIR, every pipeline file in DIR is served on webhooks alone: azumio
 sources get the Azumio receiver, asi sources the ASI one (secret in $ASI_WEBHOOK_SECRET).
+
+With --cluster nats://HOST:PORT, serve runs nothing itself: schedules and webhooks
+queue units on the cluster's work queue for etl worker processes (a unit queued or
+running is never queued twice; one arriving while its unit runs is queued once
+after it). Run one serve per cluster: schedules fire from one place. See
+docs/cluster.md.
 
 See docs/serve.md for the serve file, systemd and containers.`,
 		Args: cobra.NoArgs,
@@ -62,7 +69,16 @@ See docs/serve.md for the serve file, systemd and containers.`,
 			// second one aborts (the next start finishes any half-done commit).
 			ctx, stop, _ := signalContext(cmd.Context())
 			defer stop()
-			srv, err := serve.New(ctx, cfg, serve.Options{Logger: log})
+			opts := serve.Options{Logger: log}
+			if cf.url != "" {
+				d, closeCluster, err := serveDispatcher(ctx, &cf, log)
+				if err != nil {
+					return err
+				}
+				defer closeCluster()
+				opts.Cluster = d
+			}
+			srv, err := serve.New(ctx, cfg, opts)
 			if err != nil {
 				return exitWith(exitInvalid, err)
 			}
@@ -80,6 +96,8 @@ See docs/serve.md for the serve file, systemd and containers.`,
 	}
 	cmd.Flags().StringVar(&config, "config", "", "the serve file (listen, queue, pipelines with schedule and webhooks), or a directory of pipeline files")
 	cmd.Flags().StringVar(&listen, "listen", "", "HTTP address, overriding the serve file's listen (e.g. 127.0.0.1:0)")
+	cmd.Flags().StringVar(&cf.url, "cluster", "", "queue units on this NATS JetStream cluster (nats://host:4222, comma-separated) for etl worker processes instead of running them")
+	cmd.Flags().IntVar(&cf.replicas, "replicas", 1, "with --cluster: replicas of the state bucket and the work queue when serve creates them")
 	return cmd
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/etl-toolkit/etl/cluster"
 	"github.com/etl-toolkit/etl/core"
 )
 
@@ -21,17 +22,18 @@ func newStateCmd(g *globalFlags) *cobra.Command {
 		Use:   "state",
 		Short: "Show or reset a pipeline's saved positions",
 	}
+	var clusterURL string
 	show := &cobra.Command{
 		Use:   "show PIPELINE.yaml",
 		Short: "Show positions per unit, the last run and its counts",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, store, err := openState(args[0])
+			p, store, err := openState(cmd.Context(), args[0], clusterURL)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			return showState(cmd, p, store)
+			return showState(cmd, p, store, clusterURL)
 		},
 	}
 	var units []string
@@ -40,7 +42,7 @@ func newStateCmd(g *globalFlags) *cobra.Command {
 		Short: "Forget saved positions (all units, or --unit U): the next run starts those units from the beginning",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, store, err := openState(args[0])
+			p, store, err := openState(cmd.Context(), args[0], clusterURL)
 			if err != nil {
 				return err
 			}
@@ -54,26 +56,39 @@ func newStateCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 	reset.Flags().StringSliceVar(&units, "unit", nil, "reset only this unit (repeatable)")
+	for _, c := range []*cobra.Command{show, reset} {
+		c.Flags().StringVar(&clusterURL, "cluster", "", "the state bucket on this NATS cluster (nats://host:4222) instead of the pipeline file's state:")
+	}
 	cmd.AddCommand(show, reset)
 	return cmd
 }
 
-func openState(file string) (*core.Pipeline, core.Store, error) {
+func openState(ctx context.Context, file, clusterURL string) (*core.Pipeline, core.Store, error) {
 	p, err := core.LoadPipeline(file)
 	if err != nil {
 		return nil, nil, exitWith(exitInvalid, err)
 	}
-	store, err := core.OpenBoltStore(p.StatePath())
+	if clusterURL != "" && !core.IsStateURL(clusterURL) {
+		return nil, nil, exitWith(exitInvalid, fmt.Errorf("--cluster: want nats://HOST:PORT (or tls://), got %q", clusterURL))
+	}
+	store, err := cluster.OpenStore(ctx, p, clusterURL)
 	if err != nil {
 		return nil, nil, exitWith(exitFailed, err)
 	}
 	return p, store, nil
 }
 
-func showState(cmd *cobra.Command, p *core.Pipeline, store core.Store) error {
+func showState(cmd *cobra.Command, p *core.Pipeline, store core.Store, clusterURL string) error {
 	ctx := context.Background()
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "pipeline %s, state %s\n", p.Name, p.StatePath())
+	where := p.StatePath()
+	if clusterURL == "" && core.IsStateURL(p.State) {
+		clusterURL = p.State
+	}
+	if clusterURL != "" {
+		where = "bucket " + cluster.DefaultBucket + " on " + cluster.RedactURL(clusterURL)
+	}
+	fmt.Fprintf(out, "pipeline %s, state %s\n", p.Name, where)
 	run, err := core.LastRun(ctx, store, p.Name)
 	if err != nil {
 		return exitWith(exitFailed, err)

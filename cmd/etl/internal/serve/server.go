@@ -13,6 +13,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/etl-toolkit/etl/cluster"
 	"github.com/etl-toolkit/etl/core"
 )
 
@@ -24,6 +25,11 @@ type Options struct {
 	Clock Clock
 	// Metrics receives the counters (default NewMetrics()).
 	Metrics *Metrics
+	// Cluster, if set, makes the server a planner (etl serve --cluster):
+	// schedules and webhooks queue units on the cluster's work queue for `etl
+	// worker` processes instead of running them here, and no local state store
+	// is opened. A full run queues every unit the source lists.
+	Cluster *cluster.Dispatcher
 }
 
 // Server runs the pipelines of a Config. Make it with New, run it with Serve.
@@ -32,6 +38,7 @@ type Server struct {
 	log     *slog.Logger
 	clock   Clock
 	metrics *Metrics
+	cluster *cluster.Dispatcher
 	pipes   map[string]*pipe
 	order   []*pipe
 	mux     *http.ServeMux
@@ -46,7 +53,7 @@ type pipe struct {
 	cfg      PipelineConfig
 	name     string
 	plan     *core.Plan
-	store    *core.BoltStore
+	store    *core.BoltStore // nil under --cluster
 	q        *queue
 	sched    cron.Schedule
 	asi      string // the ASI webhook secret ("" when the receiver is off)
@@ -68,7 +75,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Server, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics()
 	}
-	s := &Server{cfg: cfg, log: opts.Logger, clock: opts.Clock, metrics: opts.Metrics, pipes: map[string]*pipe{}}
+	s := &Server{cfg: cfg, log: opts.Logger, clock: opts.Clock, metrics: opts.Metrics, cluster: opts.Cluster, pipes: map[string]*pipe{}}
 	files := map[string]string{}
 	for _, pc := range cfg.Pipelines {
 		pf, err := core.LoadPipeline(pc.File)
@@ -99,12 +106,13 @@ func (s *Server) open(ctx context.Context, pc PipelineConfig, p *core.Pipeline) 
 	if err != nil {
 		return nil, err
 	}
-	store, err := core.OpenBoltStore(p.StatePath())
-	if err != nil {
-		plan.Close()
-		return nil, fmt.Errorf("serve: pipeline %s: %w", p.Name, err)
+	out := &pipe{cfg: pc, name: p.Name, plan: plan, q: newQueue(s.cfg.Queue)}
+	if s.cluster == nil {
+		if out.store, err = core.OpenBoltStore(p.StatePath()); err != nil {
+			plan.Close()
+			return nil, fmt.Errorf("serve: pipeline %s: %w", p.Name, err)
+		}
 	}
-	out := &pipe{cfg: pc, name: p.Name, plan: plan, store: store, q: newQueue(s.cfg.Queue)}
 	if pc.Schedule != "" {
 		if out.sched, err = ParseSchedule(pc.Schedule); err != nil {
 			out.close()
@@ -119,6 +127,9 @@ func (s *Server) open(ctx context.Context, pc PipelineConfig, p *core.Pipeline) 
 }
 
 func (p *pipe) close() error {
+	if p.store == nil {
+		return p.plan.Close()
+	}
 	return errors.Join(p.plan.Close(), p.store.Close())
 }
 
@@ -167,6 +178,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 				runSchedule(trigCtx, s.clock, p.sched, func(at time.Time) { s.fire(p, at) })
 			}()
 		}
+	}
+	if s.cluster != nil {
+		go s.cluster.Run(trigCtx)
 	}
 	s.ready.Store(true)
 	s.log.Info("serve: listening", "addr", ln.Addr().String(), "pipelines", len(s.order))
@@ -256,8 +270,12 @@ func (s *Server) work(trig, run context.Context, p *pipe) {
 	}
 }
 
-// pull runs p once for w.
+// pull runs p once for w (queues w's units under --cluster).
 func (s *Server) pull(ctx context.Context, p *pipe, w work, trigger string) {
+	if s.cluster != nil {
+		s.dispatch(ctx, p, w, trigger)
+		return
+	}
 	units := w.unitList()
 	log := s.log.With("pipeline", p.name, "trigger", trigger)
 	if w.full {
@@ -282,7 +300,29 @@ func (s *Server) pull(ctx context.Context, p *pipe, w work, trigger string) {
 	}
 }
 
-// Runs returns how many pulls of the named pipeline have ended.
+// dispatch queues w's units (every unit the source lists for a full run) on
+// the cluster's work queue.
+func (s *Server) dispatch(ctx context.Context, p *pipe, w work, trigger string) {
+	defer p.runs.Add(1)
+	log := s.log.With("pipeline", p.name, "trigger", trigger)
+	units := w.unitList()
+	if w.full {
+		var err error
+		if units, err = p.plan.Source.Units(ctx); err != nil {
+			log.Error("serve: listing units to queue failed", "err", err)
+			return
+		}
+	}
+	res, err := s.cluster.Dispatch(ctx, p.name, units, time.Now())
+	if err != nil {
+		log.Error("serve: queueing units failed", "err", err, "queued", res.Queued)
+		return
+	}
+	log.Info("serve: units queued for workers", "queued", res.Queued, "already_queued", res.Coalesced, "running_queued_after", res.Deferred)
+}
+
+// Runs returns how many pulls of the named pipeline have ended (dispatches
+// under --cluster).
 func (s *Server) Runs(pipeline string) int64 {
 	if p, ok := s.pipes[pipeline]; ok {
 		return p.runs.Load()
