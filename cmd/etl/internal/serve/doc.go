@@ -19,6 +19,12 @@
 // happens afterwards. A crash after the answer loses nothing, because the change
 // is behind the unit's saved cursor and the next run of that unit exports it.
 //
+// With Options.Cluster (etl serve --cluster) the server only plans: a pull
+// queues its units on the cluster's work queue (package cluster) for `etl
+// worker` processes, a full run queues every unit the source lists, and no local
+// state store is opened. The cluster then coalesces: a unit is never queued
+// twice, and one asked for while it runs is queued once after it.
+//
 // Metrics (metrics.go) are Prometheus collectors served on /metrics, beside
 // /healthz (the process is up) and /readyz (every pipeline is built and its store
 // open, and the server is not shutting down).

@@ -87,8 +87,15 @@ type running struct {
 // start serves cfg on 127.0.0.1 until the test ends (or stop is called).
 func start(t *testing.T, cfg *Config, clock Clock) *running {
 	t.Helper()
+	return startWith(t, cfg, Options{Clock: clock})
+}
+
+// startWith is start with more options (the logger is always quiet).
+func startWith(t *testing.T, cfg *Config, opts Options) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := New(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler), Clock: clock})
+	opts.Logger = slog.New(slog.DiscardHandler)
+	srv, err := New(ctx, cfg, opts)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
