@@ -15,12 +15,18 @@
 // hashicorp/go-plugin: a versioned handshake with a cookie of etl's own,
 // automatic mutual TLS, and for plugins recorded in a manifest a SHA-256 check
 // of the executable before it starts (ChecksumError). The protocol is
-// plugins/proto (gRPC); batches travel as Arrow IPC cut into 1 MiB chunks,
-// gRPC's fixed flow-control windows and a bound on a sink's unanswered bytes
-// (Opener.MaxInFlight) keep memory bounded when one side is slower, and
-// errors keep their kind (transient with its wait, permanent, cancelled,
-// config problems mapped back to file:line:col). A plugin's log lines go to
-// the component's slog logger; a plugin that dies fails the call that found it
+// plugins/proto (gRPC), in versions that go-plugin negotiates; a plugin that
+// speaks none of this build's is refused with an error that says so.
+//
+// Batches travel as Arrow IPC cut into 1 MiB chunks, which a gRPC codec of
+// this package's own (internal/wire.Codec, protobuf on the wire) sends and
+// receives without copying them in and out of protobuf messages. gRPC's fixed
+// flow-control windows and a bound on a sink's unanswered bytes
+// (Opener.MaxInFlight) keep memory bounded when one side is slower. Errors
+// keep their kind (transient with its wait, permanent, cancelled, config
+// problems mapped back to file:line:col), and what a source plugin reports
+// with core.ReportStatus reaches the host's. A plugin's log lines go to the
+// component's slog logger; a plugin that dies fails the call that found it
 // with a CrashError holding its last stderr lines, and a rerun resumes from
 // the last commit.
 //

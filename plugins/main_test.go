@@ -7,10 +7,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/etl-toolkit/etl/core"
 	"github.com/etl-toolkit/etl/plugins"
+	"github.com/etl-toolkit/etl/plugins/internal/server"
 	"github.com/etl-toolkit/etl/plugins/sdk"
 
 	_ "github.com/etl-toolkit/etl/core/siunits"
@@ -36,12 +39,32 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
+		if v := os.Getenv(protocolsEnv); v != "" {
+			serveProtocols(p, v) // never returns
+		}
 		sdk.Serve(p)
 	}
 	if plugin, ok := os.LookupEnv(hostEnv); ok {
 		host(plugin, os.Getenv(hostDirEnv)) // never returns
 	}
 	os.Exit(run(m))
+}
+
+// protocolsEnv, set to a comma-separated list of protocol versions, makes a
+// built-in served by the test binary speak only those (TestProtocolVersions).
+const protocolsEnv = "PLUGINS_TEST_PROTOCOLS"
+
+func serveProtocols(p sdk.Plugin, list string) {
+	var versions []int
+	for _, f := range strings.Split(list, ",") {
+		v, err := strconv.Atoi(f)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", protocolsEnv, err)
+			os.Exit(2)
+		}
+		versions = append(versions, v)
+	}
+	server.Serve(server.Plugin{Name: p.Name, Version: p.Version, Source: p.Source, Transform: p.Transform, Sink: p.Sink, Protocols: versions})
 }
 
 // profileEnv, set to a file name prefix, makes every plugin process this

@@ -63,7 +63,7 @@ func (o *Opener) start(t target, log *slog.Logger, kind string) (*process, error
 	cmd.Env = append(cmd.Env, wire.LogLevelEnv+"="+levelName(log))
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: wire.ClientSet()},
+		VersionedPlugins: clientSets(),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
@@ -140,7 +140,20 @@ func (p *process) startError(t target, err error) error {
 		}
 		return &ChecksumError{Plugin: t.name, Path: t.path, Manifest: t.pinnedBy, Want: fmt.Sprintf("%x", t.sum), Got: got}
 	}
+	if strings.Contains(err.Error(), "incompatible API version") { // go-plugin's words
+		return fmt.Errorf("plugins: %s: refusing to start %s: it speaks none of the plugin protocol versions this etl speaks (%v): build it against an SDK that does, or use an etl release that speaks its version (%w)",
+			t.name, t.path, wire.Protocols, err)
+	}
 	return fmt.Errorf("plugins: %s: start %s: %w%s", t.name, t.path, err, p.stderrNote())
+}
+
+// clientSets offers the plugin every protocol version this build speaks.
+func clientSets() map[int]plugin.PluginSet {
+	sets := map[int]plugin.PluginSet{}
+	for _, v := range wire.Protocols {
+		sets[v] = wire.ClientSet()
+	}
+	return sets
 }
 
 // ChecksumError is returned when a plugin's executable does not have the

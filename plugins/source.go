@@ -63,9 +63,9 @@ func (s *source) Read(ctx context.Context, unit string, from core.Position, emit
 	return receive(ctx, s.p, "read "+unit, s.mem, stream, emit)
 }
 
-// receive emits the batches of a stream of chunks until it ends. An error
-// from emit is returned as it is; a cancelled ctx gives an error wrapping
-// ctx.Err().
+// receive emits the batches of a stream of chunks until it ends, and passes
+// the statuses it carries on to core.ReportStatus. An error from emit is
+// returned as it is; a cancelled ctx gives an error wrapping ctx.Err().
 func receive(ctx context.Context, p *process, op string, mem memory.Allocator, stream grpc.ClientStream, emit core.Emit) error {
 	var asm wire.Assembler
 	defer asm.Reset()
@@ -80,6 +80,11 @@ func receive(ctx context.Context, p *process, op string, mem memory.Allocator, s
 		}
 		if err != nil {
 			return p.fail(ctx, op, err)
+		}
+		if c.Head.Status != nil { // protocol 2: what the source reports
+			c.Free()
+			core.ReportStatus(ctx, *c.Head.Status)
+			continue
 		}
 		complete, err := asm.Add(c)
 		if err != nil {

@@ -1,5 +1,10 @@
-// Protocol version 1 of etl's external plugins, spoken over gRPC through
-// hashicorp/go-plugin (handshake, AutoMTLS and the broker are go-plugin's).
+// Protocol versions 1 and 2 of etl's external plugins, spoken over gRPC
+// through hashicorp/go-plugin (handshake, AutoMTLS and the broker are
+// go-plugin's). go-plugin negotiates the version: the host offers every
+// version it speaks and the plugin picks the highest one it also speaks.
+// Version 2 adds status reports to a source's Read stream
+// (BatchChunk.status); nothing else differs, and a version 1 peer never sees
+// one.
 //
 // A plugin process serves up to three services, Source, Transform and Sink,
 // which mirror core.Source, core.Transform and core.Sink; the host starts one
@@ -1032,7 +1037,12 @@ type BatchChunk struct {
 	// Data is the next part of the batch's Arrow IPC stream.
 	Data []byte `protobuf:"bytes,6,opt,name=data,proto3" json:"data,omitempty"`
 	// More is true when further chunks of the same batch follow.
-	More          bool `protobuf:"varint,7,opt,name=more,proto3" json:"more,omitempty"`
+	More bool `protobuf:"varint,7,opt,name=more,proto3" json:"more,omitempty"`
+	// Status, when present, makes the message a status report rather than part
+	// of a batch (protocol 2, Source.Read only, never inside a batch): what the
+	// source is doing now, as core.ReportStatus says it, e.g. "waiting 2s: rate
+	// limited"; "" when it is simply reading again. Every other field is unset.
+	Status        *string `protobuf:"bytes,8,opt,name=status,proto3,oneof" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1114,6 +1124,13 @@ func (x *BatchChunk) GetMore() bool {
 		return x.More
 	}
 	return false
+}
+
+func (x *BatchChunk) GetStatus() string {
+	if x != nil && x.Status != nil {
+		return *x.Status
+	}
+	return ""
 }
 
 // WriteReply answers one complete batch of Sink.Write, in order.
@@ -1459,7 +1476,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x0eCommitResponse\x12\x1c\n" +
 	"\tcommitted\x18\x01 \x01(\x03R\tcommitted\"\x0e\n" +
 	"\fCloseRequest\"\x0f\n" +
-	"\rCloseResponse\"\xbe\x01\n" +
+	"\rCloseResponse\"\xe6\x01\n" +
 	"\n" +
 	"BatchChunk\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x12\n" +
@@ -1469,7 +1486,9 @@ const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"has_record\x18\x05 \x01(\bR\thasRecord\x12\x12\n" +
 	"\x04data\x18\x06 \x01(\fR\x04data\x12\x12\n" +
-	"\x04more\x18\a \x01(\bR\x04more\"]\n" +
+	"\x04more\x18\a \x01(\bR\x04more\x12\x1b\n" +
+	"\x06status\x18\b \x01(\tH\x00R\x06status\x88\x01\x01B\t\n" +
+	"\a_status\"]\n" +
 	"\n" +
 	"WriteReply\x12#\n" +
 	"\rcommit_wanted\x18\x01 \x01(\bR\fcommitWanted\x12*\n" +
@@ -1624,6 +1643,7 @@ func file_plugin_proto_init() {
 	if File_plugin_proto != nil {
 		return
 	}
+	file_plugin_proto_msgTypes[19].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -1,5 +1,10 @@
-// Protocol version 1 of etl's external plugins, spoken over gRPC through
-// hashicorp/go-plugin (handshake, AutoMTLS and the broker are go-plugin's).
+// Protocol versions 1 and 2 of etl's external plugins, spoken over gRPC
+// through hashicorp/go-plugin (handshake, AutoMTLS and the broker are
+// go-plugin's). go-plugin negotiates the version: the host offers every
+// version it speaks and the plugin picks the highest one it also speaks.
+// Version 2 adds status reports to a source's Read stream
+// (BatchChunk.status); nothing else differs, and a version 1 peer never sees
+// one.
 //
 // A plugin process serves up to three services, Source, Transform and Sink,
 // which mirror core.Source, core.Transform and core.Sink; the host starts one
@@ -64,7 +69,9 @@ type SourceClient interface {
 	// Read streams the unit's batches from a position and ends with an OK status
 	// at the end of the unit, or with the error that stopped Read. The host
 	// cancels the call to stop reading. gRPC flow control is the back-pressure:
-	// a host that stops receiving makes the plugin's emit block.
+	// a host that stops receiving makes the plugin's emit block. In protocol 2,
+	// the stream also carries what the source reports with core.ReportStatus,
+	// between batches (BatchChunk.status).
 	Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BatchChunk], error)
 	Ack(ctx context.Context, in *AckRequest, opts ...grpc.CallOption) (*AckResponse, error)
 	Close(ctx context.Context, in *CloseRequest, opts ...grpc.CallOption) (*CloseResponse, error)
@@ -170,7 +177,9 @@ type SourceServer interface {
 	// Read streams the unit's batches from a position and ends with an OK status
 	// at the end of the unit, or with the error that stopped Read. The host
 	// cancels the call to stop reading. gRPC flow control is the back-pressure:
-	// a host that stops receiving makes the plugin's emit block.
+	// a host that stops receiving makes the plugin's emit block. In protocol 2,
+	// the stream also carries what the source reports with core.ReportStatus,
+	// between batches (BatchChunk.status).
 	Read(*ReadRequest, grpc.ServerStreamingServer[BatchChunk]) error
 	Ack(context.Context, *AckRequest) (*AckResponse, error)
 	Close(context.Context, *CloseRequest) (*CloseResponse, error)

@@ -30,6 +30,9 @@ type Plugin struct {
 	Source    *core.Factory[core.Source]
 	Transform *core.Factory[core.Transform]
 	Sink      *core.Factory[core.Sink]
+	// Protocols are the protocol versions served; nil means every version
+	// this build speaks (wire.Protocols).
+	Protocols []int
 }
 
 // Check reports a Plugin that cannot be served.
@@ -57,7 +60,7 @@ func Serve(p Plugin) {
 	stderr := os.Stderr // go-plugin replaces os.Stderr by a pipe; logs go to the real one
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  wire.Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: Set(p, stderr)},
+		VersionedPlugins: versions(p, stderr),
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			return grpc.NewServer(append(opts, wire.ServerOptions()...)...)
 		},
@@ -88,9 +91,23 @@ func exitWithParent(ppid int, every time.Duration) {
 	}
 }
 
-// Set returns the go-plugin plugin set that serves p's components. Their
-// loggers write hclog-style JSON lines to stderr, which the host reads back.
-func Set(p Plugin, stderr io.Writer) plugin.PluginSet {
+// versions returns the plugin sets of the protocol versions p serves.
+func versions(p Plugin, stderr io.Writer) map[int]plugin.PluginSet {
+	protocols := p.Protocols
+	if protocols == nil {
+		protocols = wire.Protocols
+	}
+	sets := map[int]plugin.PluginSet{}
+	for _, v := range protocols {
+		sets[v] = Set(p, stderr, v)
+	}
+	return sets
+}
+
+// Set returns the go-plugin plugin set that serves p's components in protocol
+// version protocol. Their loggers write hclog-style JSON lines to stderr,
+// which the host reads back.
+func Set(p Plugin, stderr io.Writer, protocol int) plugin.PluginSet {
 	set := plugin.PluginSet{}
 	level := logLevel(os.Getenv(wire.LogLevelEnv))
 	base := func(kind, doc string, options any) component {
@@ -98,7 +115,8 @@ func Set(p Plugin, stderr io.Writer) plugin.PluginSet {
 	}
 	if f := p.Source; f != nil {
 		set[wire.KindSource] = &wire.Plugin{Register: func(b *plugin.GRPCBroker, s *grpc.Server) error {
-			pb.RegisterSourceServer(s, &sourceServer{component: base(wire.KindSource, f.Doc, f.Options), factory: *f, broker: b})
+			pb.RegisterSourceServer(s, &sourceServer{component: base(wire.KindSource, f.Doc, f.Options), factory: *f, broker: b,
+				statuses: protocol >= wire.StatusProtocol})
 			return nil
 		}}
 	}

@@ -19,6 +19,10 @@ type sourceServer struct {
 	factory core.Factory[core.Source]
 	broker  *plugin.GRPCBroker
 
+	// statuses: the host speaks a protocol in which Read forwards what the
+	// source reports with core.ReportStatus.
+	statuses bool
+
 	mu  sync.RWMutex // guards src; held shared by calls, exclusively by Configure and Close
 	src core.Source
 }
@@ -74,9 +78,10 @@ func (s *sourceServer) Units(ctx context.Context, _ *pb.UnitsRequest) (*pb.Units
 	return &pb.UnitsResponse{Units: units}, nil
 }
 
-// Read streams what the source emits. emit blocks while gRPC's flow control
-// window is full (the host is not receiving), and fails once the host has
-// cancelled the call.
+// Read streams what the source emits and, if the host wants them, the
+// statuses it reports (each once, when it changes). emit blocks while gRPC's
+// flow control window is full (the host is not receiving), and fails once the
+// host has cancelled the call.
 func (s *sourceServer) Read(req *pb.ReadRequest, stream pb.Source_ReadServer) error {
 	src, release, err := s.source()
 	if err != nil {
@@ -91,6 +96,24 @@ func (s *sourceServer) Read(req *pb.ReadRequest, stream pb.Source_ReadServer) er
 		}
 	}
 	ctx := stream.Context()
+	var (
+		mu   sync.Mutex // one message at a time: a batch's chunks, or a status
+		done bool       // Read has returned: nothing may be sent any more
+	)
+	rctx := ctx
+	if s.statuses {
+		var last *string
+		rctx = core.WithStatus(ctx, func(status string) {
+			mu.Lock()
+			defer mu.Unlock()
+			if done || (last != nil && *last == status) {
+				return
+			}
+			last = &status
+			// A failed send ends the call: the next emit says so.
+			stream.SendMsg(&wire.Chunk{Head: &pb.BatchChunk{Status: &status}})
+		})
+	}
 	emit := func(ectx context.Context, b core.Batch) error {
 		defer b.Release()
 		if err := ctx.Err(); err != nil {
@@ -99,6 +122,8 @@ func (s *sourceServer) Read(req *pb.ReadRequest, stream pb.Source_ReadServer) er
 		if err := ectx.Err(); err != nil {
 			return err
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		if _, err := wire.SendBatch(b, func(c *wire.Chunk) error { return stream.SendMsg(c) }); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -107,7 +132,11 @@ func (s *sourceServer) Read(req *pb.ReadRequest, stream pb.Source_ReadServer) er
 		}
 		return nil
 	}
-	return wire.ToStatus(src.Read(ctx, req.Unit, from, emit))
+	err = src.Read(rctx, req.Unit, from, emit)
+	mu.Lock()
+	done = true
+	mu.Unlock()
+	return wire.ToStatus(err)
 }
 
 func (s *sourceServer) Ack(ctx context.Context, req *pb.AckRequest) (*pb.AckResponse, error) {

@@ -73,7 +73,7 @@ func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 		h = &pb.BatchChunk{}
 	}
 	head := pb.BatchChunk{Stream: h.Stream, Unit: h.Unit, Position: h.Position, HasPosition: h.HasPosition,
-		HasRecord: h.HasRecord, More: h.More}
+		HasRecord: h.HasRecord, More: h.More, Status: h.Status}
 	b, err := proto.Marshal(&head)
 	if err != nil {
 		return nil, fmt.Errorf("wire: marshal batch chunk: %w", err)
@@ -104,6 +104,7 @@ const (
 	hasRecordField   = 5
 	dataField        = 6
 	moreField        = 7
+	statusField      = 8
 )
 
 // Unmarshal implements encoding.CodecV2. Into a Chunk, it parses the message
@@ -140,7 +141,7 @@ func (c *Chunk) unmarshal(data mem.BufferSlice) error {
 			}
 			c.Data.Free()
 			c.Data = r.slice(n)
-		case (num == streamField || num == unitField || num == positionField) && typ == protowire.BytesType:
+		case (num == streamField || num == unitField || num == positionField || num == statusField) && typ == protowire.BytesType:
 			n, err := r.length()
 			if err != nil {
 				return err
@@ -149,14 +150,17 @@ func (c *Chunk) unmarshal(data mem.BufferSlice) error {
 			switch num {
 			case positionField:
 				c.Head.Position = b
-			case streamField, unitField:
+			default:
 				if !utf8.Valid(b) {
 					return fmt.Errorf("field %d: invalid UTF-8", num)
 				}
-				if num == streamField {
-					c.Head.Stream = string(b)
-				} else {
-					c.Head.Unit = string(b)
+				switch v := string(b); num {
+				case streamField:
+					c.Head.Stream = v
+				case unitField:
+					c.Head.Unit = v
+				case statusField:
+					c.Head.Status = &v
 				}
 			}
 		case (num == hasPositionField || num == hasRecordField || num == moreField) && typ == protowire.VarintType:

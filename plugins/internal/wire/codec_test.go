@@ -71,6 +71,8 @@ func chunkCases() []*pb.BatchChunk {
 		{HasPosition: true, HasRecord: true, Data: bytes.Repeat([]byte("0123456789"), 5000)},
 		{Stream: strings.Repeat("s", 300), Unit: "ü", Data: bytes.Repeat([]byte{7}, 16<<10)},
 		{More: true, Data: bytes.Repeat([]byte{1}, 100)},
+		{Status: proto.String("waiting 2s: rate limited")},
+		{Status: proto.String("")},
 	}
 }
 

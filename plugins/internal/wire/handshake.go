@@ -7,10 +7,17 @@ import (
 	"google.golang.org/grpc"
 )
 
-// ProtocolVersion is the version of plugin.proto this build speaks. go-plugin
-// negotiates it: a host offers every version it knows (VersionedPlugins) and
-// the plugin picks the highest one it also serves.
-const ProtocolVersion = 1
+// Protocols lists the versions of plugin.proto this build speaks, oldest
+// first. go-plugin negotiates the version: a host offers every version it
+// knows (VersionedPlugins) and the plugin picks the highest one it also
+// serves, so that plugins and hosts of different releases work together as
+// long as they share a version; with none in common the host refuses to start
+// the plugin.
+var Protocols = []int{1, StatusProtocol}
+
+// StatusProtocol is the first version in which a source's Read stream carries
+// status reports (BatchChunk.status).
+const StatusProtocol = 2
 
 // Handshake is the go-plugin handshake. The cookie only tells a plugin that it
 // was started by etl (and not by a person at a shell): it is not a secret.
