@@ -3,8 +3,10 @@ package asi
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"sync"
@@ -94,13 +96,18 @@ func init() {
 // reorder to the sink (p50, p99; the goal is p99 <= max_delay + 50ms), the
 // same from the message's production (its slot on the emulator's timeline),
 // messages lost and the peak RSS. Every fifth message arrives just after its
-// successor (ASI_BENCH_OUT_OF_ORDER_EVERY, 0: none).
+// successor (ASI_BENCH_OUT_OF_ORDER_EVERY, 0: none). The devices send in step,
+// a burst at each slot, unless ASI_BENCH_STAGGER=1 spreads them over the
+// interval (asitest.Live.Stagger; production latency then includes each
+// device's phase). It also reports how long runnable goroutines waited for a
+// CPU (the machine's load shows there) and the load average.
 // Run: go test ./sources/asi -run ^$ -bench LiveLoad -benchtime 1x
 func BenchmarkLiveLoad(b *testing.B) {
 	seconds, ooo := 60, 5
 	if v := os.Getenv("ASI_BENCH_SECONDS"); v != "" {
 		fmt.Sscan(v, &seconds)
 	}
+	stagger := os.Getenv("ASI_BENCH_STAGGER") == "1"
 	if v := os.Getenv("ASI_BENCH_OUT_OF_ORDER_EVERY"); v != "" {
 		fmt.Sscan(v, &ooo)
 	}
@@ -121,11 +128,12 @@ func BenchmarkLiveLoad(b *testing.B) {
 		j.emu = asitest.NewServer(b, opts)
 		l := benchLatencies["bench_latency_"+j.name]
 		l.emu, l.sent, l.arrival, l.produced, l.unmatched = j.emu, map[sentKey]time.Time{}, nil, nil, 0
-		j.emu.SetLive(asitest.Live{Rate: j.rate, Speed: 1, OutOfOrderEvery: ooo, Sent: l.sentHook()})
+		j.emu.SetLive(asitest.Live{Rate: j.rate, Speed: 1, OutOfOrderEvery: ooo, Stagger: stagger, Sent: l.sentHook()})
 		j.emu.SetTokenLifetime(time.Hour)
 	}
 	var before syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	schedBefore, loadBefore := schedLatencies(), loadAverage()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for _, j := range jobs {
@@ -208,6 +216,12 @@ sinks:
 		b.ReportMetric(pp(0.99).Seconds()*1000, "p99-produced-ms-"+j.name)
 		b.ReportMetric(float64(sent-int64(len(l.produced))-j.sum.DeadLetters), "lost-"+j.name)
 	}
+	// How long runnable goroutines waited for a CPU: on a loaded machine this,
+	// not our work, is what stretches the latency's tail.
+	sched := schedLatencies().sub(schedBefore)
+	b.Logf("goroutine scheduling latency p50 %s p99 %s p99.9 %s; load average before and after: %s → %s",
+		sched.quantile(0.5), sched.quantile(0.99), sched.quantile(0.999), loadBefore, loadAverage())
+	b.ReportMetric(sched.quantile(0.99).Seconds()*1000, "sched-p99-ms")
 	b.Logf("CPU %s (user %s, sys %s) over %s wall (%.2f cores, emulators included), peak RSS %d MiB",
 		cpu.Round(time.Millisecond), time.Duration(after.Utime.Nano()-before.Utime.Nano()).Round(time.Millisecond),
 		time.Duration(after.Stime.Nano()-before.Stime.Nano()).Round(time.Millisecond),
@@ -223,4 +237,60 @@ func quantiles(d []time.Duration) func(f float64) time.Duration {
 		}
 		return d[int(f*float64(len(d)-1))]
 	}
+}
+
+// histogram is a runtime/metrics histogram of seconds.
+type histogram struct {
+	counts  []uint64
+	buckets []float64
+}
+
+// schedLatencies returns the histogram of how long goroutines waited
+// runnable before they ran, since the process started.
+func schedLatencies() histogram {
+	sample := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(sample)
+	h := sample[0].Value.Float64Histogram()
+	return histogram{counts: slices.Clone(h.Counts), buckets: h.Buckets}
+}
+
+// sub returns h less an earlier reading.
+func (h histogram) sub(earlier histogram) histogram {
+	out := histogram{counts: slices.Clone(h.counts), buckets: h.buckets}
+	for i := range out.counts {
+		out.counts[i] -= earlier.counts[i]
+	}
+	return out
+}
+
+// quantile returns the upper bound of the bucket holding quantile q.
+func (h histogram) quantile(q float64) time.Duration {
+	var total uint64
+	for _, c := range h.counts {
+		total += c
+	}
+	want := uint64(math.Ceil(q * float64(total)))
+	var seen uint64
+	for i, c := range h.counts {
+		seen += c
+		if seen >= want && c > 0 {
+			upper := h.buckets[i+1]
+			if math.IsInf(upper, 1) {
+				upper = h.buckets[i]
+			}
+			return time.Duration(upper * float64(time.Second))
+		}
+	}
+	return 0
+}
+
+// loadAverage returns the first three fields of /proc/loadavg ("" where
+// there is none).
+func loadAverage() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(raw))
+	return strings.Join(f[:min(3, len(f))], " ")
 }

@@ -2,6 +2,7 @@ package asitest
 
 import (
 	"errors"
+	"hash/fnv"
 	"net/http"
 	"slices"
 	"strconv"
@@ -53,6 +54,12 @@ type Live struct {
 	// AuthTimeout replaces the 3 s wait for the authentication message
 	// (0: AuthTimeout), so that tests need not wait.
 	AuthTimeout time.Duration
+	// Stagger spreads the streams' sends over the message interval, each
+	// stream at its own phase (from a hash of its path), as devices with
+	// their own clocks do; otherwise every stream sends at about the same
+	// instant, a burst at each slot (the worst case). Event times are the
+	// same either way: the phase delays the send.
+	Stagger bool
 	// Sent, if set, is called after each message is written to a socket,
 	// with the stream's URL path and the message's event time (its slot's
 	// instant), on the stream's goroutine: it must be safe for concurrent
@@ -392,6 +399,17 @@ func (s *Server) stream(conn *websocket.Conn, path string, l Live, simBase, real
 		return simBase.Add(time.Duration(k) * time.Second / time.Duration(l.Rate))
 	}
 	interval := time.Duration(float64(time.Second) / (l.Speed * float64(l.Rate)))
+	if l.Stagger && interval > time.Millisecond {
+		h := fnv.New32a()
+		h.Write([]byte(path))
+		phase := time.NewTimer(time.Duration(h.Sum32()) % interval)
+		select {
+		case <-gone:
+			phase.Stop()
+			return
+		case <-phase.C:
+		}
+	}
 	tick := time.NewTicker(max(interval, time.Millisecond))
 	defer tick.Stop()
 
