@@ -145,6 +145,18 @@ type claim struct {
 	Since     time.Time `json:"since"`
 }
 
+// claim claims unit in the state store and returns the store its run must use:
+// fenced on the claim, listing only the unit's own state.
+func (w *Worker) claim(ctx context.Context, pipeline, unit string, delivered uint64) (*fencedStore, error) {
+	key := claimKey(pipeline, unit)
+	val, _ := json.Marshal(claim{Worker: w.opts.ID, Delivered: delivered, Since: time.Now().UTC()})
+	rev, err := w.store.Claim(ctx, key, val)
+	if err != nil {
+		return nil, err
+	}
+	return &fencedStore{s: w.store, f: fence{key: key, rev: rev}, only: []string{unitStateKey(pipeline, unit)}}, nil
+}
+
 // handle runs one delivered unit and answers the queue.
 func (w *Worker) handle(ctx context.Context, plan *core.Plan, msg jetstream.Msg) {
 	var m unitMsg
@@ -163,15 +175,12 @@ func (w *Worker) handle(ctx context.Context, plan *core.Plan, msg jetstream.Msg)
 		delivered = meta.NumDelivered
 	}
 	bg := context.WithoutCancel(ctx)
-	key := claimKey(m.Pipeline, m.Unit)
-	val, _ := json.Marshal(claim{Worker: w.opts.ID, Delivered: delivered, Since: time.Now().UTC()})
-	rev, err := w.store.Claim(bg, key, val)
+	store, err := w.claim(bg, m.Pipeline, m.Unit, delivered)
 	if err != nil {
 		log.Warn("cluster: worker: could not claim the unit; requeued", "err", err)
 		msg.NakWithDelay(time.Second)
 		return
 	}
-	store := &fencedStore{s: w.store, f: fence{key: key, rev: rev}, only: []string{unitStateKey(m.Pipeline, m.Unit)}}
 
 	stop := w.heartbeat(msg)
 	sum, err := plan.Run(ctx, core.RunOptions{Store: store, Units: []string{m.Unit}, Scope: m.Unit})

@@ -8,9 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/etl-toolkit/etl/cluster"
+	"github.com/etl-toolkit/etl/cluster/lease"
 	"github.com/etl-toolkit/etl/core"
 )
 
@@ -66,7 +68,8 @@ func newWorkerCmd(g *globalFlags) *cobra.Command {
 	var cf clusterFlags
 	var concurrency int
 	var id string
-	var ackWait time.Duration
+	var ackWait, leaseTTL time.Duration
+	var live bool
 	cmd := &cobra.Command{
 		Use:   "worker --cluster nats://HOST:PORT PIPELINE.yaml...",
 		Short: "Run units queued on a NATS JetStream cluster (scale-out: start any number, on any machine)",
@@ -76,6 +79,11 @@ state in the cluster's key-value bucket, and acknowledges it after the commit.
 --concurrency N runs N units of each pipeline at once. Every worker writes its own
 files (unique names, the same partition layout), so the lake is the one a single
 machine would write.
+
+With --live, the pipelines' units (ASI devices or time frames: units that read until
+stopped) are not queued: each worker holds leases on its share of them (the units
+divided by the workers running), runs them until it stops, and a dead worker's
+units move to the others about a lease TTL (--lease-ttl) after it died.
 
 A worker that dies loses its units to other workers after the ack wait (30 s); a
 worker that was only cut off finds its commit refused (the unit moved on) and
@@ -129,7 +137,20 @@ See docs/cluster.md for the NATS cluster, systemd units and containers.`,
 				names[i] = p.Name
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "etl worker: running units of %s (%d at once each)\n", strings.Join(names, ", "), concurrency)
-			if err := w.Serve(ctx, plans...); err != nil {
+			if live {
+				js, err := jetstream.New(st.Conn())
+				if err != nil {
+					return exitWith(exitFailed, err)
+				}
+				leases, err := lease.CreateBucket(ctx, js, lease.BucketConfig{TTL: leaseTTL, Replicas: cf.replicas})
+				if err != nil {
+					return exitWith(exitFailed, err)
+				}
+				err = w.ServeLive(ctx, leases, plans...)
+			} else {
+				err = w.Serve(ctx, plans...)
+			}
+			if err != nil {
 				return exitWith(exitFailed, err)
 			}
 			fmt.Fprintln(cmd.ErrOrStderr(), "etl worker: stopped")
@@ -139,6 +160,8 @@ See docs/cluster.md for the NATS cluster, systemd units and containers.`,
 	cf.add(cmd)
 	cmd.Flags().IntVar(&concurrency, "concurrency", 1, "units of each pipeline run at once")
 	cmd.Flags().StringVar(&id, "id", "", "the worker's name in claims and logs (default HOST-PID)")
+	cmd.Flags().BoolVar(&live, "live", false, "hold the pipelines' units with leases (live streams) instead of taking them from the work queue")
+	cmd.Flags().DurationVar(&leaseTTL, "lease-ttl", lease.DefaultTTL, "with --live: how long a dead worker's units wait before others take them (the lease bucket's setting: give every worker the same)")
 	cmd.Flags().DurationVar(&ackWait, "ack-wait", cluster.DefaultAckWait, "how long a unit whose worker stopped heartbeating waits before another worker gets it (the pipeline consumer's setting: give every worker the same)")
 	return cmd
 }
