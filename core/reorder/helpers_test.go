@@ -101,3 +101,20 @@ func atoi(s string) int {
 	fmt.Sscan(strings.SplitN(s, ":", 2)[0], &n)
 	return n
 }
+
+// newChecked builds a transform with DefaultConfig changed by cfg, whose
+// memory is checked to be all released when the test ends, and its dead
+// letters.
+func newChecked(t *testing.T, cfg func(c *Config)) (*Transform, *memory.CheckedAllocator, *deadLetters) {
+	t.Helper()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	t.Cleanup(func() { mem.AssertSize(t, 0) })
+	c := DefaultConfig()
+	cfg(&c)
+	dl := &deadLetters{}
+	tr, err := New(c, mem, nil, dl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr, mem, dl
+}

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
 	"github.com/etl-toolkit/etl/core"
 )
 
@@ -91,15 +89,7 @@ func TestTick(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-			defer mem.AssertSize(t, 0)
-			cfg := DefaultConfig()
-			tt.cfg(&cfg)
-			dl := &deadLetters{}
-			tr, err := New(cfg, mem, nil, dl)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tr, mem, dl := newChecked(t, tt.cfg)
 			counters := &core.Counters{}
 			tr.counters = counters
 			start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -142,7 +132,7 @@ func TestTick(t *testing.T) {
 			}
 			// The batch unit is untouched by ticks: before and after its
 			// flush it has what a transform without ticks gives.
-			ref, err := New(cfg, mem, nil, &deadLetters{})
+			ref, err := New(tr.cfg, mem, nil, &deadLetters{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -86,15 +86,7 @@ func TestReorder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-			defer mem.AssertSize(t, 0)
-			cfg := DefaultConfig()
-			tt.cfg(&cfg)
-			dl := &deadLetters{}
-			tr, err := New(cfg, mem, nil, dl)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tr, mem, dl := newChecked(t, tt.cfg)
 			c := newCollector()
 			var pos []string
 			step := func(err error) {
