@@ -248,16 +248,33 @@ func (e *Encoder) rowBytes(n int) int64 {
 const maxStepRows = 16384
 
 // workers returns how many goroutines encode the columns of a record of n
-// rows whose slices hold chunk rows: one per CPU (GOMAXPROCS, or the
-// Format's workers if set), but no more than columns, and one for records of
-// a few slices.
-func (e *Encoder) workers(n, chunk int) int {
+// rows: one per CPU (GOMAXPROCS, or the Format's workers if set), but no more
+// than columns, and one for records of fewer than minParallelRows rows.
+func (e *Encoder) workers(n int) int {
+	if n < minParallelRows {
+		return 1
+	}
+	return e.allWorkers()
+}
+
+// minParallelRows is the fewest rows of a record that Encode shares among
+// goroutines. A record of a few hundred rows already costs a hundred times
+// what starting and waiting for a goroutine does, and Encode runs on the one
+// goroutine a pipeline writes with: shredding and compressing on one
+// goroutine made it the pipeline's bottleneck when sources emit small
+// records (the Azumio replay benchmark: pages of 1,000 rows, the sources
+// waiting for the sink more than half the time).
+const minParallelRows = 256
+
+// allWorkers returns how many goroutines end a row group: one per CPU, but
+// no more than columns, whatever the size of the records. Ending a row group
+// compresses the open page of every column, a burst of work: with 8-byte
+// columns and the default sizes (a page holds 131072 values, a row group
+// 131072 rows) most pages are compressed then.
+func (e *Encoder) allWorkers() int {
 	w := runtime.GOMAXPROCS(0)
 	if e.f.workers > 0 {
 		w = e.f.workers
-	}
-	if n < 4*chunk {
-		return 1
 	}
 	return max(1, min(w, len(e.plan.columns)))
 }
@@ -296,7 +313,7 @@ func (e *Encoder) Encode(ctx context.Context, rec arrow.RecordBatch) error {
 		}
 	}
 	chunk := chunkRows(int64(e.f.cfg.PageBytes), e.widestLeaf(n))
-	step, workers := chunk, e.workers(n, chunk)
+	step, workers := chunk, e.workers(n)
 	if workers > 1 {
 		// Whole slices, so that pages end where they would on one
 		// goroutine: the file is the same, byte for byte.
@@ -317,7 +334,7 @@ func (e *Encoder) Encode(ctx context.Context, rec arrow.RecordBatch) error {
 		e.rgRows += int64(hi - lo)
 		lo = hi
 		if e.rgRows >= e.f.cfg.RowGroupRows || e.bufferedBytes() >= int64(e.f.cfg.RowGroupBytes) {
-			if err := e.flushRowGroup(workers); err != nil {
+			if err := e.flushRowGroup(e.allWorkers()); err != nil {
 				return e.fail(err)
 			}
 		}
@@ -443,7 +460,7 @@ func (e *Encoder) Close() error {
 			return e.fail(err)
 		}
 	}
-	if err := e.flushRowGroup(1); err != nil {
+	if err := e.flushRowGroup(e.allWorkers()); err != nil {
 		return e.fail(err)
 	}
 	if err := e.fw.close(); err != nil {
