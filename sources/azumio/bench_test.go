@@ -1,6 +1,7 @@
 package azumio_test
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"os"
@@ -53,6 +54,10 @@ type benchRun struct {
 	childCPU time.Duration // user + system time of the pipeline's process
 	selfCPU  time.Duration // of this process meanwhile (the emulator)
 	rss      int64         // the pipeline process's peak RSS, bytes
+	// idle is the pipeline's processor time (GOMAXPROCS × wall, in
+	// seconds) that had no goroutine to run: what its own structure left
+	// unused, whatever else the machine ran.
+	idle float64
 }
 
 func cpuSelf() time.Duration {
@@ -79,12 +84,16 @@ func runBenchChild(b *testing.B, dir, src string, env map[string]string) benchRu
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
+	cmd.Env = append(cmd.Env, "AZUMIO_TEST_IDLE=1")
 	before := cpuSelf()
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	r := benchRun{wall: time.Since(start), selfCPU: cpuSelf() - before}
 	if err != nil {
 		b.Fatalf("pipeline: %v\n%s", err, out)
+	}
+	if _, err := fmt.Sscanf(string(out[bytes.LastIndex(out, []byte("idle="))+1:]), "dle=%g", &r.idle); err != nil {
+		b.Fatalf("pipeline: no idle time in its output: %v\n%s", err, out)
 	}
 	r.childCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	r.rss = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024
@@ -93,8 +102,9 @@ func runBenchChild(b *testing.B, dir, src string, env map[string]string) benchRu
 
 // benchLoop runs the pipeline b.N times and reports the check-ins per second
 // of wall time and, since the machine may be shared, per second of CPU time
-// (the pipeline's, plus the emulator's for the loopback benchmark), and the
-// pipeline process's peak RSS.
+// (the pipeline's, plus the emulator's for the loopback benchmark), the
+// pipeline process's peak RSS, and the processor time it left idle per run
+// (see benchRun.idle).
 func benchLoop(b *testing.B, dir, src string, emulatorCPU bool) {
 	b.ResetTimer()
 	var sum benchRun
@@ -104,6 +114,7 @@ func benchLoop(b *testing.B, dir, src string, emulatorCPU bool) {
 		sum.childCPU += r.childCPU
 		sum.selfCPU += r.selfCPU
 		sum.rss = max(sum.rss, r.rss)
+		sum.idle += r.idle
 	}
 	n := float64(*benchUsers * *benchCheckins * b.N)
 	cpu := sum.childCPU
@@ -113,6 +124,7 @@ func benchLoop(b *testing.B, dir, src string, emulatorCPU bool) {
 	b.ReportMetric(n/sum.wall.Seconds(), "checkins/s")
 	b.ReportMetric(n/cpu.Seconds(), "checkins/cpu-s")
 	b.ReportMetric(float64(sum.rss)/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(sum.idle/float64(b.N), "idle-cpu-s/op")
 	b.ReportMetric(0, "ns/op")
 }
 

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"sort"
@@ -37,6 +39,27 @@ func runPipelineFile(file string) int {
 		if err == nil && pprof.StartCPUProfile(f) == nil {
 			defer pprof.StopCPUProfile()
 		}
+	}
+	if os.Getenv("AZUMIO_TEST_IDLE") != "" {
+		// The run's processor time (GOMAXPROCS × wall) that had no
+		// goroutine to run, whatever else the machine was doing (for the
+		// benchmarks).
+		defer func() {
+			m := []metrics.Sample{{Name: "/cpu/classes/idle:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"}}
+			metrics.Read(m)
+			fmt.Fprintf(os.Stderr, "idle=%.2f of %.2f cpu-s\n", m[0].Value.Float64(), m[1].Value.Float64())
+		}()
+	}
+	if prof := os.Getenv("AZUMIO_TEST_BLOCKPROFILE"); prof != "" {
+		// Where goroutines wait (a source on a full queue, the sink on an
+		// empty one): what keeps the run from using every core.
+		runtime.SetBlockProfileRate(1)
+		defer func() {
+			if f, err := os.Create(prof); err == nil {
+				pprof.Lookup("block").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	p, err := core.LoadPipeline(file)
 	if err != nil {
