@@ -102,6 +102,11 @@ func TestLiveStream(t *testing.T) {
 	if err != nil || strings.Join(units, ",") != "live/device/1" {
 		t.Fatalf("Units: got %v, %v, want [live/device/1]", units, err)
 	}
+	for unit, live := range map[string]bool{"live/device/1": true, "live/timeframe/2": true, "device/1": false, "timeframe/2": false, "metadata": false} {
+		if got := src.Live(unit); got != live {
+			t.Errorf("Live(%s): got %v, want %v", unit, got, live)
+		}
+	}
 	r, err := readLive(t, src, mem, func(r *liveRun) bool { return r.rows["asi.preprocessed.gnss"] >= 10 })
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Read after stopping: got %v, want an error wrapping context.Canceled", err)
