@@ -55,6 +55,9 @@ func (w *Worker) ServeLive(ctx context.Context, leases jetstream.KeyValue, plans
 func (w *Worker) serveLive(ctx context.Context, leases jetstream.KeyValue, plans []*core.Plan) error {
 	name := plans[0].Pipeline.Name
 	units, err := plans[0].Source.Units(ctx)
+	if err != nil && ctx.Err() != nil {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("cluster: worker: %s: list units: %w", name, err)
 	}
@@ -104,5 +107,9 @@ func (w *Worker) serveLive(ctx context.Context, leases jetstream.KeyValue, plans
 			log.Warn("cluster: worker: lease error", "unit", e.Unit, "err", e.Err)
 		}
 	}
-	return lease.Run(ctx, leases, w.opts.ID, units, run, lease.Options{Capacity: len(plans), Balance: true, Group: name, Report: report})
+	err = lease.Run(ctx, leases, w.opts.ID, units, run, lease.Options{Capacity: len(plans), Balance: true, Group: name, Report: report})
+	if ctx.Err() != nil {
+		return nil // stopped, possibly before it started
+	}
+	return err
 }

@@ -100,6 +100,9 @@ func (w *Worker) Serve(ctx context.Context, plans ...*core.Plan) error {
 		}
 		c, err := w.q.consumer(ctx, name)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped before it started
+			}
 			return err
 		}
 		consumers[name] = c

@@ -21,8 +21,9 @@ func Start(t testing.TB) (url string) {
 }
 
 // StartServer is Start returning the server itself, for tests that stop it
-// (s.Shutdown()) or read its state.
-func StartServer(t testing.TB) *server.Server {
+// (s.Shutdown()) or read its state. Each configure func may change the
+// options first (e.g. o.SyncAlways = true: fsync every JetStream write).
+func StartServer(t testing.TB, configure ...func(*server.Options)) *server.Server {
 	t.Helper()
 	opts := &server.Options{
 		Host:      "127.0.0.1",
@@ -31,6 +32,9 @@ func StartServer(t testing.TB) *server.Server {
 		StoreDir:  t.TempDir(),
 		NoLog:     true,
 		NoSigs:    true,
+	}
+	for _, f := range configure {
+		f(opts)
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
