@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,11 +13,11 @@ import (
 	"github.com/etl-toolkit/etl/sources/asi/asitest"
 )
 
-// runLivePipeline runs a live pipeline of the lake (source config lines, reorder's
-// config) into Parquet files rolling every 20 rows until stop ends its
-// context (nil: until the units end by themselves), and returns its summary
-// and the messages the source received.
-func runLivePipeline(t *testing.T, l *lake, source, reorder string, stop func(context.Context) (context.Context, context.CancelFunc)) (*core.Summary, int64) {
+// runLivePipeline runs a live pipeline of the lake (source config lines,
+// reorder's config, then the transforms after it) into Parquet files rolling
+// every 20 rows until stop ends its context (nil: until the units end by
+// themselves), and returns its summary and the messages the source received.
+func runLivePipeline(t *testing.T, l *lake, source, reorder, after string, stop func(context.Context) (context.Context, context.CancelFunc)) (*core.Summary, int64) {
 	t.Helper()
 	c := l.emu.Credentials()
 	pipeline := fmt.Sprintf(`version: 1
@@ -37,6 +38,7 @@ source:
 transforms:
   - plugin: reorder
     config: %s
+%s
 sinks:
   - plugin: parquet
     config:
@@ -44,7 +46,7 @@ sinks:
       partition_by: [stream]
       roll: { rows: 20 }
 `, filepath.Join(l.dir, "state"), filepath.Join(l.dir, "dead.jsonl"), c.BaseURL, c.ClientID, c.Managers[0].Username,
-		indent(source, "    "), reorder, filepath.Join(l.dir, "out"))
+		indent(source, "    "), reorder, after, filepath.Join(l.dir, "out"))
 	p, err := core.ParsePipeline(filepath.Join(l.dir, "p.yaml"), []byte(pipeline), func(k string) (string, bool) {
 		v, ok := testEnv[k]
 		return v, ok
@@ -101,7 +103,7 @@ func TestLiveThroughReorderToParquet(t *testing.T) {
 			l := newLake(t, opts)
 			l.emu.SetLive(asitest.Live{Speed: 25, OutOfOrderEvery: 3, LateEvery: 7, LateBy: 4})
 			sum, received := runLivePipeline(t, l, "streams: [live_preprocessed]\ndevices: [1, 2]\ngroups: [gnss]",
-				"{ time: timestamp, max_delay: 2s, late: dead_letter, streams: [asi.preprocessed.*] }", tc.stop)
+				"{ time: timestamp, max_delay: 2s, late: dead_letter, streams: [asi.preprocessed.*] }", "", tc.stop)
 			if !sum.Interrupted || sum.Files < 2 {
 				t.Errorf("summary: got interrupted %v and %d files, want an interrupted run and rolled files", sum.Interrupted, sum.Files)
 			}
@@ -143,7 +145,7 @@ func TestLiveTimeframeEndCommits(t *testing.T) {
 	l := newLake(t, opts)
 	l.emu.SetLive(asitest.Live{Speed: 40, OutOfOrderEvery: 3})
 	sum, received := runLivePipeline(t, l, "streams: [live_computed]\ntimeframes: [1]",
-		"{ time: last_timestamp, max_delay: 5s, late: dead_letter }", nil)
+		"{ time: last_timestamp, max_delay: 5s, late: dead_letter }", "", nil)
 	if sum.Interrupted || sum.Units != 1 || len(sum.Failed) != 0 {
 		t.Errorf("summary: got interrupted %v, %d units, failed %v; want the unit ended by itself", sum.Interrupted, sum.Units, sum.Failed)
 	}
@@ -156,3 +158,44 @@ func TestLiveTimeframeEndCommits(t *testing.T) {
 }
 
 func quoteGlob(s string) string { return "'" + s + "'" }
+
+// released counts the rows the test_released probe saw (after reorder, on
+// their way to the sink).
+var released atomic.Int64
+
+func init() {
+	core.RegisterTransform("test_released", core.Factory[core.Transform]{Doc: "test probe: counts rows", Options: struct{}{},
+		New: func(context.Context, core.Env) (core.Transform, error) { return releasedProbe{}, nil }})
+}
+
+type releasedProbe struct{}
+
+func (releasedProbe) Apply(ctx context.Context, b core.Batch, emit core.Emit) error {
+	released.Add(b.Rows())
+	return emit(ctx, b)
+}
+func (releasedProbe) Flush(context.Context, string, core.Emit) error { return nil }
+func (releasedProbe) Close() error                                   { return nil }
+
+// TestLiveQuietDeviceReleasedByTicks streams a device at 10 Hz that goes
+// quiet after 5 messages: no newer row comes to move reorder's watermark,
+// yet its ticks release every row received max_delay after its arrival, long
+// before the run stops (which would flush them anyway).
+func TestLiveQuietDeviceReleasedByTicks(t *testing.T) {
+	opts := asitest.DefaultOptions()
+	opts.Now, opts.Rate = opts.Start.Add(10*time.Minute), 10
+	l := newLake(t, opts)
+	l.emu.SetLive(asitest.Live{Rate: 10, Speed: 1, DisconnectEvery: 5, DisconnectFor: 1000})
+	released.Store(0)
+	var atStop int64
+	sum, received := runLivePipeline(t, l, "streams: [live_preprocessed]\ndevices: [1]\ngroups: [gnss]",
+		"{ time: timestamp, max_delay: 300ms, late: dead_letter }", "  - plugin: test_released",
+		func(ctx context.Context) (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(ctx)
+			time.AfterFunc(2*time.Second, func() { atStop = released.Load(); cancel() })
+			return ctx, cancel
+		})
+	if received != 5 || atStop != 5 || sum.Rows() != 5 {
+		t.Errorf("got %d messages, %d rows released before the stop and %d committed; want all 5 released by ticks", received, atStop, sum.Rows())
+	}
+}
