@@ -163,7 +163,8 @@ type page struct {
 	// direct tells that the scanner has converted every known member's value
 	// into typed.Checkins (see direct.go), so go-json need not run.
 	direct bool
-	strs   []string // arena of privacy_groups elements (direct.go)
+	strs   []string   // arena of privacy_groups elements (direct.go)
+	guess  []keyGuess // the members' keys in the check-in scanned last
 }
 
 func (p *page) key(m *member) []byte { return p.keys[m.keyOff : m.keyOff+m.keyLen] }
@@ -303,14 +304,7 @@ func (p *page) scanCheckin() error {
 // member records one member of check-in it.
 func (p *page) member(it *item, key, val []byte) {
 	if k := checkinKey(key); k >= 0 {
-		if !isNull(val) {
-			it.present |= 1 << k
-			if p.direct && !p.directValue(&p.typed.Checkins[len(p.typed.Checkins)-1], k, val) {
-				p.direct = false
-			}
-		} else if it.present&(1<<k) != 0 {
-			p.direct = false // null after a value: go-json decides
-		}
+		p.known(it, k, val)
 		return
 	}
 	if p.direct && knownKeyFold(key) {
@@ -332,6 +326,44 @@ func (p *page) member(it *item, key, val []byte) {
 	p.addMember(key, val, memberExtra)
 }
 
+// known records member k (a known one) of check-in it.
+func (p *page) known(it *item, k int, val []byte) {
+	if !isNull(val) {
+		it.present |= 1 << k
+		if p.direct && !p.directValue(&p.typed.Checkins[len(p.typed.Checkins)-1], k, val) {
+			p.direct = false
+		}
+	} else if it.present&(1<<k) != 0 {
+		p.direct = false // null after a value: go-json decides
+	}
+}
+
+// keyGuess is the key of the member at some position in the check-in
+// scanned last: its text in quotes, and its known member (-1: none).
+// Check-ins rendered by one serializer have their members in one order, so
+// scanCheckinFast first checks whether a member has the key its position
+// had, one comparison instead of a scan of the key and a lookup: measured on
+// the benchmarks' page, 8% of the scanner's CPU.
+type keyGuess struct {
+	quoted string
+	k      int
+}
+
+// learn records key as the key of member m.
+func (p *page) learn(m int, key []byte) {
+	if m < len(p.guess) {
+		if g := p.guess[m].quoted; len(g) == len(key)+2 && g[1:len(g)-1] == string(key) {
+			return
+		}
+	}
+	g := keyGuess{quoted: `"` + string(key) + `"`, k: checkinKey(key)}
+	if m < len(p.guess) {
+		p.guess[m] = g
+	} else if m == len(p.guess) {
+		p.guess = append(p.guess, g)
+	}
+}
+
 // scanCheckinFast scans a check-in object whose keys have no escapes and whose
 // values are strings, numbers, literals or flat arrays of strings, the shape of
 // nearly every check-in, in one tight loop; it reports false (having recorded
@@ -342,33 +374,44 @@ func (p *page) scanCheckinFast(it *item) bool {
 	b := p.sc.b
 	n := len(b)
 	i := p.sc.i + 1 // past '{'
-	for first := true; ; first = false {
+	for m := 0; ; m++ {
 		for i < n && isSpace(b[i]) {
 			i++
 		}
 		if i >= n {
 			return false
 		}
-		if b[i] == '}' && first {
+		if b[i] == '}' && m == 0 {
 			p.sc.i = i + 1
 			return true
 		}
 		if b[i] != '"' {
 			return false
 		}
-		ks := i + 1
-		i = ks
-		for i < n && !keyStop[b[i]] {
+		var key []byte
+		k := -1
+		if m < len(p.guess) {
+			if g := p.guess[m]; g.k >= 0 && len(b)-i >= len(g.quoted) && string(b[i:i+len(g.quoted)]) == g.quoted {
+				key, k = b[i+1:i+len(g.quoted)-1], g.k
+				i += len(g.quoted)
+			}
+		}
+		if key == nil {
+			ks := i + 1
+			i = ks
+			for i < n && !keyStop[b[i]] {
+				i++
+			}
+			if i < n && b[i] == '\\' {
+				return false
+			}
+			if i >= n {
+				return false
+			}
+			key = b[ks:i]
 			i++
+			p.learn(m, key)
 		}
-		if i < n && b[i] == '\\' {
-			return false
-		}
-		if i >= n {
-			return false
-		}
-		key := b[ks:i]
-		i++
 		for i < n && isSpace(b[i]) {
 			i++
 		}
@@ -421,7 +464,11 @@ func (p *page) scanCheckinFast(it *item) bool {
 		if i < 0 || i >= n || i == vs {
 			return false
 		}
-		p.member(it, key, b[vs:i])
+		if k >= 0 {
+			p.known(it, k, b[vs:i])
+		} else {
+			p.member(it, key, b[vs:i])
+		}
 		for i < n && isSpace(b[i]) {
 			i++
 		}

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -208,4 +209,44 @@ func BenchmarkDecodePageGoJSON(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/checkin")
+}
+
+// TestKeyGuessesChangeNothing decodes a page whose check-ins have their
+// members in changing orders (known and unknown keys swapping places, a key
+// that starts like another, fragments, spaces) and checks that every check-in
+// decodes as it does alone on a fresh page, with no keys guessed.
+func TestKeyGuessesChangeNothing(t *testing.T) {
+	checkins := []string{
+		`{"id": "1", "version": 2, "type": "steps", "modified": 1000, "steps": 5, "idx": 7, "#steps_profile": "p1"}`,
+		`{"id": "2", "version": 3, "type": "steps", "modified": 1001, "steps": 6, "idx": 8, "#steps_profile": "p2"}`,
+		`{"idx": "2", "id": "3", "type": "steps", "version": 4, "modified": 1002, "steps": null, "deleted": true}`,
+		`{"id": "4", "version": 5, "type": "steps", "modified": 1003, "value": 1.5, "idx": 9}`,
+		`{"id" : "5", "version":6,"type":"weight","modified":1004,"steps":7}`,
+		`{"id": "6", "version": 7, "type": "steps", "modified": 1005, "steps": 5, "idx": 7, "#steps_profile": "p1"}`,
+	}
+	var p page
+	p.deletedKey = "deleted"
+	if err := p.decode([]byte(`{"hasMore": false, "checkins": [` + strings.Join(checkins, ",") + `]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.guess) == 0 {
+		t.Fatal("no keys guessed: the test does not test guesses")
+	}
+	for i, c := range checkins {
+		var alone page
+		alone.deletedKey = "deleted"
+		if err := alone.decode([]byte(`{"checkins": [` + c + `]}`)); err != nil {
+			t.Fatal(err)
+		}
+		got, want := p.items[i], alone.items[0]
+		if got.present != want.present || got.deleted != want.deleted || !reflect.DeepEqual(p.typed.Checkins[i], alone.typed.Checkins[0]) {
+			t.Errorf("check-in %d: got %+v %+v, want %+v %+v", i, got, p.typed.Checkins[i], want, alone.typed.Checkins[0])
+		}
+		var gotExtra, wantExtra []byte
+		gotExtra, _ = p.appendExtra(nil, i, true)
+		wantExtra, _ = alone.appendExtra(nil, 0, true)
+		if string(gotExtra) != string(wantExtra) || !reflect.DeepEqual(p.fragments(i), alone.fragments(0)) {
+			t.Errorf("check-in %d: got _extra %s, fragments %v; want %s, %v", i, gotExtra, p.fragments(i), wantExtra, alone.fragments(0))
+		}
+	}
 }
