@@ -19,7 +19,7 @@ import (
 //
 // Batches flow from the source's units through the transforms to every sink on
 // one goroutine; so do the ticks of transforms that release rows on processing
-// time (see Ticker), while live units are read. At each commit point (a sink asking for a roll, the pipeline's
+// time (see Ticker) in a run with live units. At each commit point (a sink asking for a roll, the pipeline's
 // commit policy, the end of the run, a stop signal) the runner:
 //
 //  1. asks every sink to Prepare (rows durable, not yet visible) and syncs the
@@ -109,9 +109,9 @@ type RunOptions struct {
 	// one unit — commit side by side. A run finishes only the unfinished commit
 	// of its own scope. Unit positions are shared and revision-checked as ever.
 	Scope string
-	// Tick is how often transforms that implement Ticker are ticked while the
-	// run reads live units (default 10ms; negative: never). Each tick costs a
-	// pass over the rows the transforms hold for live units.
+	// Tick is how often transforms that implement Ticker are ticked in a run
+	// with live units (default 10ms; negative: never, and no unit is live for
+	// them). Each tick costs a pass over the keys they hold rows of.
 	Tick time.Duration
 }
 

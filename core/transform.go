@@ -31,8 +31,8 @@ type Transform interface {
 // released when it is due rather than when the next message of its key comes.
 //
 // The runner calls LiveUnit for every unit whose source reports it live (see
-// LiveSource) before any batch of that unit, and then Tick every
-// RunOptions.Tick (default 10ms) for as long as the run reads live units. Both
+// LiveSource) before any batch of that unit, and then, if there was one, Tick
+// every RunOptions.Tick (default 10ms) until the run ends. Both
 // are called on the run goroutine, never concurrently with Apply or Flush, and
 // Tick's output goes where Apply's goes, under the same Position rules. Units
 // never named by LiveUnit are not affected by ticks, so a batch run, or the
