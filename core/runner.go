@@ -19,8 +19,9 @@ import (
 //
 // Batches flow from the source's units through the transforms to every sink on
 // one goroutine; so do the ticks of transforms that release rows on processing
-// time (see Ticker) in a run with live units. At each commit point (a sink asking for a roll, the pipeline's
-// commit policy, the end of the run, a stop signal) the runner:
+// time (see Ticker) in a run with live units. At each commit point (a sink
+// asking for a roll, the pipeline's commit policy, the end of the run, a stop
+// signal) the runner:
 //
 //  1. asks every sink to Prepare (rows durable, not yet visible) and syncs the
 //     dead-letter file;
