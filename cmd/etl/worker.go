@@ -13,6 +13,7 @@ import (
 
 	"github.com/etl-toolkit/etl/cluster"
 	"github.com/etl-toolkit/etl/cluster/lease"
+	"github.com/etl-toolkit/etl/cluster/ratelimit"
 	"github.com/etl-toolkit/etl/core"
 )
 
@@ -85,6 +86,9 @@ stopped) are not queued: each worker holds leases on its share of them (the unit
 divided by the workers running), runs them until it stops, and a dead worker's
 units move to the others about a lease TTL (--lease-ttl) after it died.
 
+Every worker takes its API requests from one budget per API client, kept in the
+cluster (cluster/ratelimit), so N workers together stay within the client's limit.
+
 A worker that dies loses its units to other workers after the ack wait (30 s); a
 worker that was only cut off finds its commit refused (the unit moved on) and
 writes nothing visible. SIGINT or SIGTERM stops taking units; a unit that is
@@ -103,23 +107,13 @@ See docs/cluster.md for the NATS cluster, systemd units and containers.`,
 			}
 			ctx, stop, _ := signalContext(cmd.Context())
 			defer stop()
-			var plans []*core.Plan
-			defer func() {
-				for _, pl := range plans {
-					pl.Close()
-				}
-			}()
 			var pipelines []*core.Pipeline
 			for _, file := range args {
-				// One plan per slot: a plan's sinks belong to one run.
-				for range concurrency {
-					pl, err := loadAndBuild(ctx, file, log)
-					if err != nil {
-						return err
-					}
-					plans = append(plans, pl)
+				p, err := core.LoadPipeline(file)
+				if err != nil {
+					return exitWith(exitInvalid, err)
 				}
-				pipelines = append(pipelines, plans[len(plans)-1].Pipeline)
+				pipelines = append(pipelines, p)
 			}
 			url, err := cf.resolve(pipelines)
 			if err != nil {
@@ -131,6 +125,32 @@ See docs/cluster.md for the NATS cluster, systemd units and containers.`,
 				return err
 			}
 			defer st.Close()
+			js, err := jetstream.New(st.Conn())
+			if err != nil {
+				return exitWith(exitFailed, err)
+			}
+			// One request budget per API client, shared by every worker.
+			budgets, err := ratelimit.CreateBucket(ctx, js, ratelimit.BucketConfig{Replicas: cf.replicas})
+			if err != nil {
+				return exitWith(exitFailed, err)
+			}
+			limiters := core.WithLimiters(ratelimit.New(budgets, ratelimit.Options{}))
+			var plans []*core.Plan
+			defer func() {
+				for _, pl := range plans {
+					pl.Close()
+				}
+			}()
+			for _, p := range pipelines {
+				// One plan per slot: a plan's sinks belong to one run.
+				for range concurrency {
+					pl, err := core.Build(ctx, p, log, limiters)
+					if err != nil {
+						return exitWith(exitInvalid, err)
+					}
+					plans = append(plans, pl)
+				}
+			}
 			w := cluster.NewWorker(q, st, cluster.WorkerOptions{ID: id, Logger: log})
 			names := make([]string, len(pipelines))
 			for i, p := range pipelines {
@@ -138,10 +158,6 @@ See docs/cluster.md for the NATS cluster, systemd units and containers.`,
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "etl worker: running units of %s (%d at once each)\n", strings.Join(names, ", "), concurrency)
 			if live {
-				js, err := jetstream.New(st.Conn())
-				if err != nil {
-					return exitWith(exitFailed, err)
-				}
 				leases, err := lease.CreateBucket(ctx, js, lease.BucketConfig{TTL: leaseTTL, Replicas: cf.replicas})
 				if err != nil {
 					return exitWith(exitFailed, err)
