@@ -5,6 +5,7 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/experimental"
 )
 
 // Protocols lists the versions of plugin.proto this build speaks, oldest
@@ -88,17 +89,18 @@ const (
 )
 
 // DialOptions are the options of the host's connection to a plugin: the
-// flow-control windows, and Codec for every call.
+// flow-control windows, Codec for every call, and framePool.
 func DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithInitialWindowSize(StreamWindow),
 		grpc.WithInitialConnWindowSize(ConnWindow),
 		grpc.WithDefaultCallOptions(CallOption()),
+		experimental.WithBufferPool(framePool),
 	}
 }
 
 // ServerOptions are the options of a plugin's gRPC server: the flow-control
-// windows, and Codec.
+// windows, Codec, and framePool.
 func ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.InitialWindowSize(StreamWindow), grpc.InitialConnWindowSize(ConnWindow), ServerOption()}
+	return []grpc.ServerOption{grpc.InitialWindowSize(StreamWindow), grpc.InitialConnWindowSize(ConnWindow), ServerOption(), experimental.BufferPool(framePool)}
 }

@@ -62,3 +62,25 @@ func TestRecordPoolDecode(t *testing.T) {
 	}
 	out.Release()
 }
+
+func TestBufferPool(t *testing.T) {
+	p := &bufferPool{size: 1024}
+	b := p.Get(100)
+	if len(*b) != 100 || cap(*b) != 1024 {
+		t.Errorf("Get(100): got len %d cap %d, want 100 and 1024", len(*b), cap(*b))
+	}
+	p.Put(b)
+	if b := p.Get(1024); len(*b) != 1024 || cap(*b) != 1024 {
+		t.Errorf("Get(1024): got len %d cap %d, want 1024 and 1024", len(*b), cap(*b))
+	}
+	big := p.Get(5000)
+	if len(*big) != 5000 {
+		t.Errorf("Get(5000): got len %d, want 5000", len(*big))
+	}
+	p.Put(big) // not kept: it would be too large for the next Get
+	for range 10 {
+		if b := p.Get(10); cap(*b) != 1024 {
+			t.Fatalf("Get(10) after a Put of a larger buffer: got cap %d, want 1024", cap(*b))
+		}
+	}
+}
