@@ -130,7 +130,11 @@ See docs/cluster.md for the NATS cluster, systemd units and containers.`,
 				return exitWith(exitFailed, err)
 			}
 			// One request budget per API client, shared by every worker.
-			budgets, err := ratelimit.CreateBucket(ctx, js, ratelimit.BucketConfig{Replicas: cf.replicas})
+			budgets, err := js.KeyValue(ctx, ratelimit.DefaultBucket)
+			if errors.Is(err, jetstream.ErrBucketNotFound) {
+				// Created only when missing: an existing bucket keeps its replicas.
+				budgets, err = ratelimit.CreateBucket(ctx, js, ratelimit.BucketConfig{Replicas: cf.replicas})
+			}
 			if err != nil {
 				return exitWith(exitFailed, err)
 			}
