@@ -59,6 +59,40 @@ func genPlans(t *testing.T, dir string) (slow, fast *core.Plan) {
 	return slow, fast
 }
 
+// handover is the setup of the tests in which unit-0001 moves from worker w1
+// to w2: a server, an ack wait of 1 s, a slow and a fast plan on one lake.
+type handover struct {
+	want       []string // unit-0001's rows from a single-machine run
+	dir        string
+	slow, fast *core.Plan
+	url        string
+	qo         QueueOptions
+	ctl        *node
+	got        outcomes
+}
+
+func newHandover(t *testing.T) *handover {
+	h := &handover{want: genReference(t), dir: t.TempDir(), url: natstest.Start(t), qo: QueueOptions{AckWait: time.Second}}
+	h.slow, h.fast = genPlans(t, h.dir)
+	h.ctl = h.node(t)
+	return h
+}
+
+func (h *handover) node(t *testing.T) *node { return newNode(t, h.url, h.qo) }
+
+// start starts a quiet worker reporting to h.got.
+func (h *handover) start(t *testing.T, n *node, opts WorkerOptions, plan *core.Plan) {
+	opts.Logger, opts.FetchWait, opts.OnRun = quiet, 200*time.Millisecond, h.got.hook(opts.ID)
+	startWorker(t, n, opts, plan)
+}
+
+// dispatch queues unit-0001.
+func (h *handover) dispatch(t *testing.T) {
+	if _, err := NewDispatcher(h.ctl.queue, h.ctl.store, quiet).Dispatch(context.Background(), "gen", []string{"unit-0001"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func claimed(t *testing.T, st *KVStore, unit string) func() bool {
 	return func() bool {
 		v, _, err := st.Get(context.Background(), claimKey("gen", unit))
@@ -74,19 +108,12 @@ func claimed(t *testing.T, st *KVStore, unit string) func() bool {
 // ack wait, w2 claims and completes it; w1's next commit is refused with
 // ErrStale, and the lake holds the unit's rows exactly once.
 func TestStalledWorkerIsFencedOut(t *testing.T) {
-	want := genReference(t)
-	dir := t.TempDir()
-	slow, fast := genPlans(t, dir)
-	url := natstest.Start(t)
-	qo := QueueOptions{AckWait: time.Second}
-	ctl := newNode(t, url, qo)
-	var got outcomes
-	startWorker(t, newNode(t, url, qo), WorkerOptions{ID: "w1", Logger: quiet, Heartbeat: time.Hour, FetchWait: 200 * time.Millisecond, OnRun: got.hook("w1")}, slow)
-	if _, err := NewDispatcher(ctl.queue, ctl.store, quiet).Dispatch(context.Background(), "gen", []string{"unit-0001"}, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "w1 to claim the unit", 10*time.Second, claimed(t, ctl.store, "unit-0001"))
-	startWorker(t, newNode(t, url, qo), WorkerOptions{ID: "w2", Logger: quiet, FetchWait: 200 * time.Millisecond, OnRun: got.hook("w2")}, fast)
+	h := newHandover(t)
+	h.start(t, h.node(t), WorkerOptions{ID: "w1", Heartbeat: time.Hour}, h.slow)
+	h.dispatch(t)
+	waitFor(t, "w1 to claim the unit", 10*time.Second, claimed(t, h.ctl.store, "unit-0001"))
+	h.start(t, h.node(t), WorkerOptions{ID: "w2"}, h.fast)
+	got, want, dir, ctl := &h.got, h.want, h.dir, h.ctl
 	waitFor(t, "w2 to complete the unit and w1 to be refused", 20*time.Second, func() bool {
 		return got.count("acked") == 1 && got.count("fenced") == 1
 	})
@@ -108,22 +135,15 @@ func TestStalledWorkerIsFencedOut(t *testing.T) {
 // (as a killed worker or a cut network would); the unit is redelivered after the
 // ack wait and completed by w2, with no row missing or doubled.
 func TestDisconnectedWorkersUnitIsRedelivered(t *testing.T) {
-	want := genReference(t)
-	dir := t.TempDir()
-	slow, fast := genPlans(t, dir)
-	url := natstest.Start(t)
-	qo := QueueOptions{AckWait: time.Second}
-	ctl := newNode(t, url, qo)
-	var got outcomes
-	n1 := newNode(t, url, qo)
-	startWorker(t, n1, WorkerOptions{ID: "w1", Logger: quiet, FetchWait: 200 * time.Millisecond, OnRun: got.hook("w1")}, slow)
-	if _, err := NewDispatcher(ctl.queue, ctl.store, quiet).Dispatch(context.Background(), "gen", []string{"unit-0001"}, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "w1 to claim the unit", 10*time.Second, claimed(t, ctl.store, "unit-0001"))
+	h := newHandover(t)
+	n1 := h.node(t)
+	h.start(t, n1, WorkerOptions{ID: "w1"}, h.slow)
+	h.dispatch(t)
+	waitFor(t, "w1 to claim the unit", 10*time.Second, claimed(t, h.ctl.store, "unit-0001"))
 	time.Sleep(1200 * time.Millisecond) // w1 commits part of the unit (commit interval 1s)
 	n1.store.Conn().Close()
-	startWorker(t, newNode(t, url, qo), WorkerOptions{ID: "w2", Logger: quiet, FetchWait: 200 * time.Millisecond, OnRun: got.hook("w2")}, fast)
+	h.start(t, h.node(t), WorkerOptions{ID: "w2"}, h.fast)
+	got, want, dir := &h.got, h.want, h.dir
 	waitFor(t, "w2 to complete the unit", 20*time.Second, func() bool { return got.count("acked") == 1 })
 	waitFor(t, "w1's run to end", 10*time.Second, func() bool { return len(got.of("unit-0001")) == 2 })
 	if o := got.of("unit-0001"); !slicesContain(o, "w2:acked") || slicesContain(o, "w1:acked") {

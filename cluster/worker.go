@@ -40,10 +40,13 @@ type Ran struct {
 	Pipeline, Unit string
 	Summary        *core.Summary
 	Err            error
-	// Outcome is what the worker told the queue: "acked" (committed),
-	// "requeued" (stopped before the end: redelivered at once), "retry" (failed:
-	// redelivered after a back-off), "terminated" (failed MaxTries times) or
-	// "fenced" (its commit was refused: the unit had been redelivered).
+	// Outcome is, for a queued unit, what the worker told the queue: "acked"
+	// (committed), "requeued" (stopped before the end: redelivered at once),
+	// "retry" (failed: redelivered after a back-off), "terminated" (failed
+	// MaxTries times); for a live unit (ServeLive) "stopped" (lease lost or
+	// worker stopping: what was read is committed), "ended" (the unit ended by
+	// itself) or "failed"; for both, "fenced": its commit was refused because
+	// the unit had moved to another worker.
 	Outcome string
 }
 
