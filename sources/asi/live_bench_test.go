@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -32,7 +33,11 @@ type latencies struct {
 	sent      map[sentKey]time.Time
 	arrival   []time.Duration
 	produced  []time.Duration
-	unmatched int64 // rows whose message was never seen sent
+	unmatched int64 // rows whose message was not seen sent before the stop
+	// stopped is set as the run is stopped; sentBefore counts the messages
+	// sent until then.
+	stopped    atomic.Bool
+	sentBefore int64
 }
 
 type sentKey struct {
@@ -44,9 +49,13 @@ type sentKey struct {
 func (l *latencies) sentHook() func(path string, t time.Time) {
 	return func(path string, t time.Time) {
 		now := time.Now()
+		if l.stopped.Load() {
+			return
+		}
 		dev := strings.TrimSuffix(strings.TrimPrefix(path, "/ws/v1/preprocessed-data/"), "/")
 		l.mu.Lock()
 		l.sent[sentKey{unitLiveDevicePrefix + dev, t.UnixMilli()}] = now
+		l.sentBefore++
 		l.mu.Unlock()
 	}
 }
@@ -127,7 +136,8 @@ func BenchmarkLiveLoad(b *testing.B) {
 		opts.Now = opts.Start.Add(5 * time.Minute)
 		j.emu = asitest.NewServer(b, opts)
 		l := benchLatencies["bench_latency_"+j.name]
-		l.emu, l.sent, l.arrival, l.produced, l.unmatched = j.emu, map[sentKey]time.Time{}, nil, nil, 0
+		l.emu, l.sent, l.arrival, l.produced, l.unmatched, l.sentBefore = j.emu, map[sentKey]time.Time{}, nil, nil, 0, 0
+		l.stopped.Store(false)
 		j.emu.SetLive(asitest.Live{Rate: j.rate, Speed: 1, OutOfOrderEvery: ooo, Stagger: stagger, Sent: l.sentHook()})
 		j.emu.SetTokenLifetime(time.Hour)
 	}
@@ -188,7 +198,10 @@ sinks:
 			defer wg.Done()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			time.AfterFunc(time.Duration(seconds)*time.Second, cancel)
+			time.AfterFunc(time.Duration(seconds)*time.Second, func() {
+				benchLatencies["bench_latency_"+j.name].stopped.Store(true)
+				cancel()
+			})
 			j.sum, j.err = pl.Run(ctx, core.RunOptions{Store: store, MaxTries: 3})
 		}()
 	}
@@ -207,14 +220,17 @@ sinks:
 		for _, s := range j.sum.Streams {
 			rows += s.Rows
 		}
-		b.Logf("%s: %d devices at %d Hz for %s: %d messages sent, %d rows released by reorder (%d without a recorded arrival), %d committed, %d dead letters (late), %d lost in flight at stop; counts %v",
-			j.name, j.devices, j.rate, wall.Round(time.Second), sent, len(l.produced), l.unmatched, rows, j.sum.DeadLetters, sent-int64(len(l.produced))-j.sum.DeadLetters, j.sum.Counts)
+		// Lost: sent before the stop, yet neither released nor dead-lettered
+		// (read off the socket by nobody, or not handed on, as the stop came).
+		lost := l.sentBefore - int64(len(l.arrival)) - j.sum.DeadLetters
+		b.Logf("%s: %d devices at %d Hz for %s: %d messages sent before the stop (%d in all), %d rows released by reorder (%d of messages sent after the stop), %d committed, %d dead letters (late), %d lost at the stop; counts %v",
+			j.name, j.devices, j.rate, wall.Round(time.Second), l.sentBefore, sent, len(l.produced), l.unmatched, rows, j.sum.DeadLetters, lost, j.sum.Counts)
 		b.Logf("%s: latency arrival→release p50 %s p99 %s max %s; production→release p50 %s p99 %s max %s; run error %v",
 			j.name, pa(0.5), pa(0.99), pa(1), pp(0.5), pp(0.99), pp(1), j.err)
 		b.ReportMetric(pa(0.5).Seconds()*1000, "p50-ms-"+j.name)
 		b.ReportMetric(pa(0.99).Seconds()*1000, "p99-ms-"+j.name)
 		b.ReportMetric(pp(0.99).Seconds()*1000, "p99-produced-ms-"+j.name)
-		b.ReportMetric(float64(sent-int64(len(l.produced))-j.sum.DeadLetters), "lost-"+j.name)
+		b.ReportMetric(float64(lost), "lost-"+j.name)
 	}
 	// How long runnable goroutines waited for a CPU: on a loaded machine this,
 	// not our work, is what stretches the latency's tail.
