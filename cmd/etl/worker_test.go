@@ -163,25 +163,42 @@ func TestWorkersOnARealNATSServer(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "scale: 6 units queued") {
 		t.Fatalf("dispatch: exit %d\n%s%s", code, stdout, stderr)
 	}
-	a := startEtl(t, dir, nil, "worker", "--id", "a", "--ack-wait", "2s", "p.yaml")
-	b := startEtl(t, dir, nil, "worker", "--id", "b", "--ack-wait", "2s", "p.yaml")
-	time.Sleep(1500 * time.Millisecond) // a is in the middle of its second unit
-	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-a.done
-
 	ctx := context.Background()
 	st, err := cluster.Dial(ctx, url, cluster.KVOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	a := startEtl(t, dir, nil, "worker", "--id", "a", "--ack-wait", "2s", "p.yaml")
+	b := startEtl(t, dir, nil, "worker", "--id", "b", "--ack-wait", "2s", "p.yaml")
+	// Kill a 300 ms into a unit it runs (its claim names it).
+	killed := ""
+	deadline := time.Now().Add(20 * time.Second)
+	for killed == "" {
+		claims, err := st.List(ctx, "scale/claim/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range claims {
+			if strings.Contains(string(c.Value), `"worker":"a"`) {
+				killed = strings.TrimPrefix(c.Key, "scale/claim/")
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker a never claimed a unit\n%s", a.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-a.done
 	js, err := jetstream.New(st.Conn())
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline = time.Now().Add(30 * time.Second)
 	for {
 		info, err := js.Stream(ctx, "ETL_UNITS")
 		if err != nil {
@@ -209,13 +226,13 @@ func TestWorkersOnARealNATSServer(t *testing.T) {
 	if !strings.Contains(b.stderr.String(), "etl worker: stopped") {
 		t.Errorf("worker b's stderr lacks its stop line:\n%s", b.stderr)
 	}
-	// Every unit was acknowledged once: the killed worker's last unit by b.
+	// Every unit was acknowledged once, the one a was killed in by b.
 	doneA := strings.Count(a.stderr.String(), "cluster: worker: unit done")
 	doneB := strings.Count(b.stderr.String(), "cluster: worker: unit done")
-	if doneA+doneB != 6 || doneA == 0 || doneB <= 3 {
-		t.Errorf("units done: a %d, b %d; want 6 in all, a at least 1, b more than half\nworker a:\n%s\nworker b:\n%s", doneA, doneB, a.stderr, b.stderr)
+	if doneA+doneB != 6 || !strings.Contains(b.stderr.String(), "unit="+killed+" ") {
+		t.Errorf("units done: a %d, b %d; want 6 in all, %s among b's\nworker a:\n%s\nworker b:\n%s", doneA, doneB, killed, a.stderr, b.stderr)
 	}
-	t.Logf("units done: a %d (killed), b %d", doneA, doneB)
+	t.Logf("units done: a %d (killed in %s), b %d", doneA, killed, doneB)
 	got := parquetRows(t, filepath.Join(dir, "lake"))
 	if len(got) != len(want) || strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("lake: got %d rows, want the single-machine run's %d exactly once\nworker a:\n%s\nworker b:\n%s", len(got), len(want), a.stderr, b.stderr)
