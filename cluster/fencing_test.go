@@ -217,3 +217,34 @@ func TestBurstOfTriggersQueuesOneRun(t *testing.T) {
 		t.Errorf("queue holds %d messages, want 0", n)
 	}
 }
+
+// TestStoppedWorkerRequeuesItsUnit: a worker told to stop in the middle of a
+// unit commits what it read and gives the unit back at once (nak); another
+// worker resumes it from that commit, with no row missing or doubled.
+func TestStoppedWorkerRequeuesItsUnit(t *testing.T) {
+	h := newHandover(t)
+	h.qo = QueueOptions{} // the default 30 s ack wait: only the nak can move the unit in time
+	n1 := h.node(t)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- NewWorker(n1.queue, n1.store, WorkerOptions{ID: "w1", Logger: quiet, FetchWait: 200 * time.Millisecond, OnRun: h.got.hook("w1")}).Serve(ctx, h.slow)
+	}()
+	h.dispatch(t)
+	waitFor(t, "w1 to claim the unit", 10*time.Second, claimed(t, h.ctl.store, "unit-0001"))
+	time.Sleep(500 * time.Millisecond)
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if o := h.got.of("unit-0001"); len(o) != 1 || o[0] != "w1:requeued" {
+		t.Fatalf("w1's outcome: got %q, want [w1:requeued]", o)
+	}
+	h.start(t, h.node(t), WorkerOptions{ID: "w2"}, h.fast)
+	waitFor(t, "w2 to complete the unit", 10*time.Second, func() bool { return h.got.count("acked") == 1 })
+	sameRows(t, "unit-0001 in the lake", unitRows(parquetRows(t, filepath.Join(h.dir, "lake")), "unit-0001"), h.want)
+	units, err := core.UnitStates(context.Background(), h.ctl.store, "gen")
+	if err != nil || len(units) != 1 || units[0].State.Rows != 3000 {
+		t.Errorf("unit state: got %+v (%v), want unit-0001 at 3000 rows", units, err)
+	}
+}
