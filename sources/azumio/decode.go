@@ -304,7 +304,7 @@ func (p *page) scanCheckin() error {
 // member records one member of check-in it.
 func (p *page) member(it *item, key, val []byte) {
 	if k := checkinKey(key); k >= 0 {
-		p.known(it, k, val)
+		p.known(it, k, val, false)
 		return
 	}
 	if p.direct && knownKeyFold(key) {
@@ -327,10 +327,11 @@ func (p *page) member(it *item, key, val []byte) {
 }
 
 // known records member k (a known one) of check-in it.
-func (p *page) known(it *item, k int, val []byte) {
+// plain tells that val is a string in printable ASCII without escapes.
+func (p *page) known(it *item, k int, val []byte, plain bool) {
 	if !isNull(val) {
 		it.present |= 1 << k
-		if p.direct && !p.directValue(&p.typed.Checkins[len(p.typed.Checkins)-1], k, val) {
+		if p.direct && !p.directValue(&p.typed.Checkins[len(p.typed.Checkins)-1], k, val, plain) {
 			p.direct = false
 		}
 	} else if it.present&(1<<k) != 0 {
@@ -426,9 +427,20 @@ func (p *page) scanCheckinFast(it *item) bool {
 			return false
 		}
 		vs := i
+		plain := false
 		switch c := b[i]; {
 		case c == '"':
-			i = skipString(b, i)
+			// Printable ASCII up to the closing quote, the usual string,
+			// needs no second look (direct.go's plainString).
+			j := i + 1
+			for j < n && plainByte[b[j]] {
+				j++
+			}
+			if j < n && b[j] == '"' {
+				i, plain = j+1, true
+			} else {
+				i = skipString(b, i)
+			}
 		case c == '[':
 			// A flat array of strings (privacy_groups).
 			i++
@@ -465,7 +477,7 @@ func (p *page) scanCheckinFast(it *item) bool {
 			return false
 		}
 		if k >= 0 {
-			p.known(it, k, b[vs:i])
+			p.known(it, k, b[vs:i], plain)
 		} else {
 			p.member(it, key, b[vs:i])
 		}
@@ -490,10 +502,14 @@ func (p *page) scanCheckinFast(it *item) bool {
 func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
 
 // keyStop marks the bytes that end a key's text (or make it slow: an escape);
-// valueStop those that end a number or literal.
-var keyStop, valueStop [256]bool
+// valueStop those that end a number or literal; plainByte the bytes a string
+// holds as they are (printable ASCII but '"' and '\\').
+var keyStop, valueStop, plainByte [256]bool
 
 func init() {
+	for c := 0x20; c < 0x80; c++ {
+		plainByte[c] = c != '"' && c != '\\'
+	}
 	keyStop['"'], keyStop['\\'] = true, true
 	for _, c := range []byte(",}] \n\t\r") {
 		valueStop[c] = true

@@ -23,20 +23,21 @@ import (
 // which go-json would match) makes the page fall back to go-json, so a page
 // decodes exactly as go-json decodes it.
 
-// directValue converts val, the raw JSON of known member k (not null), into c.
-// It reports false when go-json must decide.
-func (p *page) directValue(c *checkinJSON, k int, val []byte) bool {
+// directValue converts val, the raw JSON of known member k (not null), into c;
+// plain tells that val is a string of printable ASCII without escapes. It
+// reports false when go-json must decide.
+func (p *page) directValue(c *checkinJSON, k int, val []byte, plain bool) bool {
 	switch k {
 	case kRemoteID:
-		return directString(val, &c.RemoteID)
+		return directString(val, plain, &c.RemoteID)
 	case kID:
-		return directString(val, &c.ID)
+		return directString(val, plain, &c.ID)
 	case kType:
-		return directString(val, &c.Type)
+		return directString(val, plain, &c.Type)
 	case kUserID:
-		return directString(val, &c.UserID)
+		return directString(val, plain, &c.UserID)
 	case kClientID:
-		return directString(val, &c.ClientID)
+		return directString(val, plain, &c.ClientID)
 	case kVersion:
 		return directInt(val, &c.Version)
 	case kTimestamp:
@@ -108,7 +109,16 @@ func plainString(raw []byte) (string, bool) {
 	return unsafe.String(&inner[0], len(inner)), true
 }
 
-func directString(raw []byte, dst *string) bool {
+// directString sets dst to the text of the JSON string raw when it needs no
+// unescaping; plain tells that the scanner has checked so already.
+func directString(raw []byte, plain bool, dst *string) bool {
+	if plain {
+		*dst = ""
+		if len(raw) > 2 {
+			*dst = unsafe.String(&raw[1], len(raw)-2)
+		}
+		return true
+	}
 	s, ok := plainString(raw)
 	if ok {
 		*dst = s
