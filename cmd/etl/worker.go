@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -86,6 +88,9 @@ stopped) are not queued: each worker holds leases on its share of them (the unit
 divided by the workers running), runs them until it stops, and a dead worker's
 units move to the others about a lease TTL (--lease-ttl) after it died.
 
+Rejected rows go to one dead-letter file per worker slot: the pipeline's path with
+ID-SLOT before the extension (NAME.deadletter.host-123-0.jsonl).
+
 Every worker takes its API requests from one budget per API client, kept in the
 cluster (cluster/ratelimit), so N workers together stay within the client's limit.
 
@@ -145,10 +150,18 @@ See docs/cluster.md for the NATS cluster, systemd units and containers.`,
 					pl.Close()
 				}
 			}()
+			if id == "" {
+				host, _ := os.Hostname()
+				id = fmt.Sprintf("%s-%d", host, os.Getpid())
+			}
 			for _, p := range pipelines {
-				// One plan per slot: a plan's sinks belong to one run.
-				for range concurrency {
-					pl, err := core.Build(ctx, p, log, limiters)
+				// One plan per slot: a plan's sinks belong to one run. Each
+				// slot appends rejected rows to a dead-letter file of its
+				// own (writers sharing one file could interleave lines).
+				for slot := range concurrency {
+					slotP := *p
+					slotP.DeadLetter = slotFile(p.DeadLetterPath(), fmt.Sprintf("%s-%d", id, slot))
+					pl, err := core.Build(ctx, &slotP, log, limiters)
 					if err != nil {
 						return exitWith(exitInvalid, err)
 					}
@@ -184,6 +197,12 @@ See docs/cluster.md for the NATS cluster, systemd units and containers.`,
 	cmd.Flags().DurationVar(&leaseTTL, "lease-ttl", lease.DefaultTTL, "with --live: how long a dead worker's units wait before others take them (the lease bucket's setting: give every worker the same)")
 	cmd.Flags().DurationVar(&ackWait, "ack-wait", cluster.DefaultAckWait, "how long a unit whose worker stopped heartbeating waits before another worker gets it (the pipeline consumer's setting: give every worker the same)")
 	return cmd
+}
+
+// slotFile inserts tag before path's extension: rejects.jsonl -> rejects.TAG.jsonl.
+func slotFile(path, tag string) string {
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + "." + tag + ext
 }
 
 // newDispatchCmd is `etl dispatch --cluster nats://… PIPELINE.yaml…`.

@@ -246,3 +246,15 @@ func TestWorkersOnARealNATSServer(t *testing.T) {
 		t.Errorf("state show: want the bucket and 6 units of 12000 rows, got\n%s", stdout)
 	}
 }
+
+func TestSlotFileTagsBeforeTheExtension(t *testing.T) {
+	for _, c := range []struct{ path, want string }{
+		{".etl-state/p.deadletter.jsonl", ".etl-state/p.deadletter.w-1.jsonl"},
+		{"/var/rejects", "/var/rejects.w-1"},
+		{"a.b/rejects.json", "a.b/rejects.w-1.json"},
+	} {
+		if got := slotFile(c.path, "w-1"); got != c.want {
+			t.Errorf("slotFile(%q): got %q, want %q", c.path, got, c.want)
+		}
+	}
+}
