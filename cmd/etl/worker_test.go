@@ -238,6 +238,14 @@ func TestWorkersOnARealNATSServer(t *testing.T) {
 		t.Errorf("lake: got %d rows, want the single-machine run's %d exactly once\nworker a:\n%s\nworker b:\n%s", len(got), len(want), a.stderr, b.stderr)
 	}
 
+	// etl run on the same state (state: nats://…) finds every unit done.
+	if _, stderr, code := etl(t, dir, "run", "--progress", "none", "p.yaml"); code != 0 {
+		t.Fatalf("etl run on the cluster's state: exit %d\n%s", code, stderr)
+	}
+	if n := len(parquetRows(t, filepath.Join(dir, "lake"))); n != len(want) {
+		t.Errorf("etl run after the workers: %d rows in the lake, want still %d", n, len(want))
+	}
+
 	stdout, stderr, code = etl(t, dir, "state", "show", "p.yaml")
 	if code != 0 {
 		t.Fatalf("state show: exit %d\n%s", code, stderr)
