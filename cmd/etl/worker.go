@@ -86,7 +86,9 @@ machine would write.
 With --live, the pipelines' units (ASI devices or time frames: units that read until
 stopped) are not queued: each worker holds leases on its share of them (the units
 divided by the workers running), runs them until it stops, and a dead worker's
-units move to the others about a lease TTL (--lease-ttl) after it died.
+units move to the others about a lease TTL (--lease-ttl) after it died. A live
+worker holds at most --concurrency units of each pipeline: workers x concurrency
+must reach the number of live units.
 
 Rejected rows go to one dead-letter file per worker slot: the pipeline's path with
 ID-SLOT before the extension (NAME.deadletter.host-123-0.jsonl).
