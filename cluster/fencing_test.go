@@ -33,6 +33,9 @@ sinks:
     config: { path: "${DIR}/lake", partition_by: [stream, unit] }
 `
 
+// genPipeline6 is genPipeline with 6 units.
+var genPipeline6 = strings.Replace(genPipeline, "units: 2", "units: 6", 1)
+
 // genReference returns the rows of unit-0001 as a single-machine run writes them.
 func genReference(t *testing.T) []string {
 	t.Helper()

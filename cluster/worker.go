@@ -31,6 +31,9 @@ type WorkerOptions struct {
 	// give a unit that is still running to another worker: tests use that to
 	// stand for a stalled worker.
 	Heartbeat time.Duration
+	// RetryDelays are the delays before a failed unit runs again, by try
+	// (default 1 m, 2 m, 5 m, 10 m; the last repeats).
+	RetryDelays []time.Duration
 	// OnRun, if set, is called after every unit run.
 	OnRun func(Ran)
 }
@@ -81,6 +84,9 @@ func NewWorker(q *Queue, store *KVStore, opts WorkerOptions) *Worker {
 	}
 	if opts.FetchWait <= 0 {
 		opts.FetchWait = 2 * time.Second
+	}
+	if len(opts.RetryDelays) == 0 {
+		opts.RetryDelays = redeliveryBackOff
 	}
 	return &Worker{q: q, store: store, opts: opts, log: opts.Logger.With("worker", opts.ID)}
 }
@@ -215,7 +221,7 @@ func (w *Worker) handle(ctx context.Context, plan *core.Plan, msg jetstream.Msg)
 		msg.Term()
 	default:
 		ran.Outcome = "retry"
-		delay := redeliveryBackOff[min(int(delivered)-1, len(redeliveryBackOff)-1)]
+		delay := w.opts.RetryDelays[min(int(delivered)-1, len(w.opts.RetryDelays)-1)]
 		log.Warn("cluster: worker: the unit failed; retrying later", "in", delay, "try", delivered, "err", err)
 		msg.NakWithDelay(delay)
 	}

@@ -7,6 +7,10 @@
 package natstest
 
 import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,4 +54,45 @@ func StartServer(t testing.TB, configure ...func(*server.Options)) *server.Serve
 		s.WaitForShutdown()
 	})
 	return s
+}
+
+// StartCluster runs n JetStream servers clustered together (routes on loopback,
+// cluster "natstest"), waits until they have elected a JetStream meta leader, and
+// returns their client URLs comma-separated (as nats.Connect takes them) and the
+// servers, for tests that stop one.
+func StartCluster(t testing.TB, n int) (urls string, servers []*server.Server) {
+	t.Helper()
+	ports := make([]int, n)
+	routes := make([]*url.URL, n)
+	for i := range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		routes[i] = &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", ports[i])}
+	}
+	list := make([]string, n)
+	for i := range n {
+		s := StartServer(t, func(o *server.Options) {
+			o.ServerName = fmt.Sprintf("n%d", i+1)
+			o.Cluster = server.ClusterOpts{Name: "natstest", Host: "127.0.0.1", Port: ports[i]}
+			o.Routes = routes
+		})
+		servers = append(servers, s)
+		list[i] = s.ClientURL()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		for _, s := range servers {
+			if s.JetStreamIsLeader() {
+				return strings.Join(list, ","), servers
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("natstest: no JetStream meta leader among %d servers after 20s", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
