@@ -4,6 +4,8 @@
 //
 //	url := natstest.Start(t)
 //	nc, err := nats.Connect(url)
+//
+// StartCluster runs several servers clustered, for tests of replicated streams.
 package natstest
 
 import (
