@@ -251,3 +251,42 @@ func TestStoppedWorkerRequeuesItsUnit(t *testing.T) {
 		t.Errorf("unit state: got %+v (%v), want unit-0001 at 3000 rows", units, err)
 	}
 }
+
+// failPositions is a store whose writes of unit positions fail, as if the
+// process died right after making its files visible (step 3 of the commit).
+type failPositions struct{ *KVStore }
+
+func (f failPositions) Update(ctx context.Context, writes ...core.Write) ([]uint64, error) {
+	for _, w := range writes {
+		if strings.Contains(w.Key, "/unit/") {
+			return nil, errors.New("test: died before saving positions")
+		}
+	}
+	return f.KVStore.Update(ctx, writes...)
+}
+
+// TestWorkerFinishesACommitLeftHalfDone: a run of unit-0001 records its commit
+// and makes its files visible but dies before saving the position; a worker
+// that then gets the unit finishes that commit first (the files are not
+// written again) and reads on from there: the lake holds every row once.
+func TestWorkerFinishesACommitLeftHalfDone(t *testing.T) {
+	h := newHandover(t)
+	ctx := context.Background()
+	_, err := h.fast.Run(ctx, core.RunOptions{Store: failPositions{h.ctl.store}, Units: []string{"unit-0001"}, Scope: "unit-0001"})
+	if err == nil {
+		t.Fatal("the half-done run succeeded")
+	}
+	if pending, err := core.HasPendingCommit(ctx, h.ctl.store, "gen"); err != nil || !pending {
+		t.Fatalf("pending commit after the half-done run: %v, %v", pending, err)
+	}
+	if n := len(unitRows(parquetRows(t, filepath.Join(h.dir, "lake")), "unit-0001")); n != len(h.want) {
+		t.Fatalf("half-done run: %d rows visible, want all %d (files committed, position not)", n, len(h.want))
+	}
+	h.start(t, h.node(t), WorkerOptions{ID: "w1"}, h.slow)
+	h.dispatch(t)
+	waitFor(t, "the worker to run the unit", 10*time.Second, func() bool { return h.got.count("acked") == 1 })
+	sameRows(t, "unit-0001 in the lake", unitRows(parquetRows(t, filepath.Join(h.dir, "lake")), "unit-0001"), h.want)
+	if pending, err := core.HasPendingCommit(ctx, h.ctl.store, "gen"); err != nil || pending {
+		t.Errorf("pending commit after the worker: %v, %v", pending, err)
+	}
+}
