@@ -63,9 +63,9 @@
 // There is no column index (page min/max) and no bloom filter.
 //
 // When GOMAXPROCS is above 1, Encode shreds and compresses the columns of a
-// record on that many goroutines, which meet every few thousand rows; the
-// file is the same, byte for byte, as on one goroutine (when row groups are
-// cut by rows).
+// record of 256 rows or more, and ends each row group, on that many
+// goroutines, which meet every few thousand rows; the file is the same, byte
+// for byte, as on one goroutine (when row groups are cut by rows).
 //
 // # Speed
 //
