@@ -18,7 +18,11 @@ import (
 // the stream sequence of its last write, so revisions only grow and a key
 // deleted and written again never reuses one. Every write is one publish that
 // names the revision it expects (Nats-Expected-Last-Subject-Sequence), checked
-// by the server; Update applies its writes in order (see Update).
+// by the server; Update applies its writes in order (see Update). The writes are
+// what KeyValue.Create, Update and Delete(LastRevision) send — expected revision
+// 0 or the delete marker's, the revision read, a KV-Operation: DEL marker —
+// published directly because a fenced write carries one more header those
+// calls cannot (Nats-Expected-Last-Subject-Sequence-Subject).
 //
 // Atomic batches (JetStream 2.12) could make Update all-or-none like the bolt
 // store, but on a single-replica file stream the server stages every batch in
