@@ -3,7 +3,6 @@ package plugins_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -98,14 +97,7 @@ sinks:
   - plugin: %[3]s
     config: %[4]s
 `, dir, benchRows/4, sink, sinkConfig(sink, dir, i))
-	file := filepath.Join(dir, "p.yaml")
-	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	p, err := core.LoadPipeline(file)
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := loadPipeline(b, filepath.Join(dir, "p.yaml"), src)
 	store, err := core.OpenBoltStore(p.StatePath())
 	if err != nil {
 		b.Fatal(err)

@@ -17,13 +17,9 @@ import (
 	"github.com/etl-toolkit/etl/plugins"
 )
 
-// runPipeline writes src as dir/pipeline.yaml (with $DIR standing for dir and
-// $FAULTY and $JSONL for the test plugins), builds it and runs it once, with
-// the state in dir/state.
-func runPipeline(t *testing.T, dir, src string, log *slog.Logger) (*core.Summary, error) {
+// loadPipeline writes src to file and loads it.
+func loadPipeline(t testing.TB, file, src string) *core.Pipeline {
 	t.Helper()
-	src = strings.NewReplacer("$DIR", dir, "$FAULTY", faultyBin, "$JSONL", jsonlBin).Replace(src)
-	file := filepath.Join(dir, "pipeline.yaml")
 	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -31,6 +27,16 @@ func runPipeline(t *testing.T, dir, src string, log *slog.Logger) (*core.Summary
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+// runPipeline writes src as dir/pipeline.yaml (with $DIR standing for dir and
+// $FAULTY and $JSONL for the test plugins), builds it and runs it once, with
+// the state in dir/state.
+func runPipeline(t *testing.T, dir, src string, log *slog.Logger) (*core.Summary, error) {
+	t.Helper()
+	src = strings.NewReplacer("$DIR", dir, "$FAULTY", faultyBin, "$JSONL", jsonlBin).Replace(src)
+	p := loadPipeline(t, filepath.Join(dir, "pipeline.yaml"), src)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
