@@ -10,7 +10,8 @@ type Pipeline struct {
 	File    string
 	Version int
 	Name    string
-	// State is the directory of the state store (default ".etl-state").
+	// State is the directory of the local state store (default ".etl-state"),
+	// or a nats:// URL for the JetStream store of a cluster (see IsStateURL).
 	State string
 	// Source, Transforms and Sinks name registered plugins with their configs.
 	Source     Component

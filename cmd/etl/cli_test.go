@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etl-toolkit/etl/cluster"
 	"github.com/etl-toolkit/etl/internal/duckdbtest"
 )
 
@@ -162,6 +163,24 @@ func TestDryRunWritesNothing(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, p)); !os.IsNotExist(err) {
 			t.Errorf("dry run created %s", p)
 		}
+	}
+}
+
+// TestDryRunNamesAClusterStateWithoutItsCredentials: with state on a NATS
+// server, the plan names the server and bucket, never the URL's password, and
+// connects to nothing.
+func TestDryRunNamesAClusterStateWithoutItsCredentials(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.yaml", strings.Replace(smallPipeline, "state: ./state", "state: nats://etl:s3cret@127.0.0.1:1", 1))
+	stdout, stderr, code := etl(t, dir, "run", "--dry-run", "p.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if want := "state       bucket " + cluster.DefaultBucket + " on nats://***@127.0.0.1:1"; !strings.Contains(stdout, want) {
+		t.Errorf("plan lacks %q:\n%s", want, stdout)
+	}
+	if strings.Contains(stdout+stderr, "s3cret") {
+		t.Errorf("the state URL's password is shown:\n%s%s", stdout, stderr)
 	}
 }
 

@@ -211,7 +211,7 @@ func dryRun(ctx context.Context, pl *core.Plan, out io.Writer) error {
 	for _, s := range p.Sinks {
 		fmt.Fprintf(out, "  sink        %s: %s\n", s.Path, s.Plugin)
 	}
-	fmt.Fprintf(out, "  state       %s\n", p.StatePath())
+	fmt.Fprintf(out, "  state       %s\n", stateWhere(p, ""))
 	fmt.Fprintf(out, "  dead letter %s\n", p.DeadLetterPath())
 	fmt.Fprintf(out, "  concurrency %d, commit every %s", p.Concurrency, p.Commit.Interval)
 	if p.Commit.Rows > 0 {

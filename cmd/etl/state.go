@@ -81,14 +81,7 @@ func openState(ctx context.Context, file, clusterURL string) (*core.Pipeline, co
 func showState(cmd *cobra.Command, p *core.Pipeline, store core.Store, clusterURL string) error {
 	ctx := context.Background()
 	out := cmd.OutOrStdout()
-	where := p.StatePath()
-	if clusterURL == "" && core.IsStateURL(p.State) {
-		clusterURL = p.State
-	}
-	if clusterURL != "" {
-		where = "bucket " + cluster.DefaultBucket + " on " + cluster.RedactURL(clusterURL)
-	}
-	fmt.Fprintf(out, "pipeline %s, state %s\n", p.Name, where)
+	fmt.Fprintf(out, "pipeline %s, state %s\n", p.Name, stateWhere(p, clusterURL))
 	run, err := core.LastRun(ctx, store, p.Name)
 	if err != nil {
 		return exitWith(exitFailed, err)
@@ -142,4 +135,16 @@ func formatPosition(p core.Position) string {
 		return strconv.Quote(string(p))
 	}
 	return "0x" + hex.EncodeToString(p)
+}
+
+// stateWhere says where p's state is kept: its bbolt file, or the KV bucket on
+// the cluster (clusterURL, else a nats:// state: setting), credentials hidden.
+func stateWhere(p *core.Pipeline, clusterURL string) string {
+	if clusterURL == "" && core.IsStateURL(p.State) {
+		clusterURL = p.State
+	}
+	if clusterURL != "" {
+		return "bucket " + cluster.DefaultBucket + " on " + cluster.RedactURL(clusterURL)
+	}
+	return p.StatePath()
 }
