@@ -2,8 +2,10 @@ package azumio_test
 
 import (
 	"bytes"
+	"cmp"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,7 +40,7 @@ source:
   config: SOURCE
 sinks:
   - plugin: parquet
-    config: { path: "${DIR}/parquet", partition_by: [stream], compression: zstd }
+    config: { path: "${DIR}/parquet", partition_by: [stream], compression: zstd, integer_encoding: "${INT_ENC:-plain}" }
 `
 
 // benchEmulator starts the benchmarks' emulator: steps only, no fragments.
@@ -103,13 +105,15 @@ func runBenchChild(b *testing.B, dir, src string, env map[string]string) benchRu
 // benchLoop runs the pipeline b.N times and reports the check-ins per second
 // of wall time and, since the machine may be shared, per second of CPU time
 // (the pipeline's, plus the emulator's for the loopback benchmark), the
-// pipeline process's peak RSS, and the processor time it left idle per run
-// (see benchRun.idle).
-func benchLoop(b *testing.B, dir, src string, emulatorCPU bool) {
+// pipeline process's peak RSS, the processor time it left idle per run (see
+// benchRun.idle) and the size of the Parquet files it wrote.
+func benchLoop(b *testing.B, dir, src string, env map[string]string, emulatorCPU bool) {
 	b.ResetTimer()
 	var sum benchRun
+	var size int64
 	for range b.N {
-		r := runBenchChild(b, dir, src, nil)
+		r := runBenchChild(b, dir, src, env)
+		size = treeSize(b, filepath.Join(dir, "parquet"))
 		sum.wall += r.wall
 		sum.childCPU += r.childCPU
 		sum.selfCPU += r.selfCPU
@@ -125,14 +129,35 @@ func benchLoop(b *testing.B, dir, src string, emulatorCPU bool) {
 	b.ReportMetric(n/cpu.Seconds(), "checkins/cpu-s")
 	b.ReportMetric(float64(sum.rss)/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(sum.idle/float64(b.N), "idle-cpu-s/op")
+	b.ReportMetric(float64(size)/(1<<20), "parquet-MiB")
 	b.ReportMetric(0, "ns/op")
 }
 
-// BenchmarkReplayToParquet replays an archive, zstd (the default) or gzip.
+// treeSize returns the bytes of the files under dir.
+func treeSize(b *testing.B, dir string) int64 {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		n += info.Size()
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
+// BenchmarkReplayToParquet replays an archive, zstd (the default) or gzip;
+// zstd+delta writes the integer columns DELTA_BINARY_PACKED (the Parquet
+// sink's integer_encoding: delta).
 func BenchmarkReplayToParquet(b *testing.B) {
 	srv := benchEmulator(b)
-	for _, comp := range []string{"zstd", "gzip"} {
-		b.Run(comp, func(b *testing.B) {
+	for _, name := range []string{"zstd", "gzip", "zstd+delta"} {
+		comp, intEnc, _ := strings.Cut(name, "+")
+		b.Run(name, func(b *testing.B) {
 			dir := b.TempDir()
 			archive := filepath.Join(dir, "archive")
 			cfg := fmt.Sprintf(`{ base_url: %q, client_id: %s, client_secret: %s, tokens: %q, types: [steps], requests_per_second: 0, archive: %q, archive_compression: %s, api: { page_size: 1000 } }`,
@@ -142,7 +167,7 @@ func BenchmarkReplayToParquet(b *testing.B) {
 			}
 			runBenchChild(b, dir, cfg, nil) // writes the archive
 			replay := fmt.Sprintf(`{ replay: %q, types: [steps], api: { page_size: 1000 } }`, archive)
-			benchLoop(b, dir, replay, false)
+			benchLoop(b, dir, replay, map[string]string{"INT_ENC": cmp.Or(intEnc, "plain")}, false)
 		})
 	}
 }
@@ -155,5 +180,5 @@ func BenchmarkEmulatorToParquet(b *testing.B) {
 	}
 	cfg := fmt.Sprintf(`{ base_url: %q, client_id: %s, client_secret: %s, tokens: %q, types: [steps], requests_per_second: 0, api: { page_size: 1000 } }`,
 		srv.URL(), srv.ClientID(), srv.ClientSecret(), filepath.Join(dir, "tokens.json"))
-	benchLoop(b, dir, cfg, true)
+	benchLoop(b, dir, cfg, nil, true)
 }
