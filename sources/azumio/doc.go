@@ -135,7 +135,7 @@
 // (0.65 of it zstd) and the rest the runtime; a gzip archive adds 0.6 to
 // decompress. Both cores are busy but for 3-10% of the run, so two cores
 // replay 0.75-0.85 M check-ins/s at best (0.80 M/s measured on the shared
-// machine), short of the 1 M/s. The loopback export (0.55 M/s on
-// the quiet machine, goal 0.4) waits for the emulator, which shares the two
-// cores, a tenth of its processor time.
+// machine), short of the 1 M/s. The loopback export (0.52-0.55 M/s,
+// goal 0.4) waits for the emulator, which shares the two cores, a tenth of
+// its processor time.
 package azumio
