@@ -226,8 +226,8 @@ func (s *scratch) appendIndexes(dst []byte, idx []int32, dictLen int) []byte {
 // whether it did. Timestamps, counters and ids that grow steadily take two
 // to three bytes a value so, instead of eight: measured on a million Azumio
 // check-ins, zstd then has a third of their bytes to compress, which saved
-// 0.09 CPU-s of its 0.66 and a fifth of the file; encoding took 0.003 s per
-// column.
+// 0.07-0.09 CPU-s of its 0.66 and made the file 15% smaller (72 -> 61 MB);
+// encoding took 0.003 s per column.
 func appendDelta[T fixedValue](s *scratch, dst []byte, vals []T) ([]byte, bool) {
 	var e delta.BinaryPackedEncoding
 	switch v := any(vals).(type) {
