@@ -88,6 +88,13 @@ const (
 	ConnWindow   = 8 << 20
 )
 
+// WriteBuffer is the size of both ends' gRPC write buffers, in which HTTP/2
+// frames gather before they go to TLS. gRPC's default, 32 KiB, hands TLS two
+// records' worth at a time; 256 KiB took an eighth off the CPU time of both
+// sides moving batches (BenchmarkSink/external:builtin:discard: etl 0.074 to
+// 0.065 s per M rows, the plugin 0.064 to 0.055 s); 1 MiB did no better.
+const WriteBuffer = 256 << 10
+
 // DialOptions are the options of the host's connection to a plugin: the
 // flow-control windows, Codec for every call, and framePool.
 func DialOptions() []grpc.DialOption {
@@ -96,11 +103,13 @@ func DialOptions() []grpc.DialOption {
 		grpc.WithInitialConnWindowSize(ConnWindow),
 		grpc.WithDefaultCallOptions(CallOption()),
 		experimental.WithBufferPool(framePool),
+		grpc.WithWriteBufferSize(WriteBuffer),
 	}
 }
 
 // ServerOptions are the options of a plugin's gRPC server: the flow-control
 // windows, Codec, and framePool.
 func ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.InitialWindowSize(StreamWindow), grpc.InitialConnWindowSize(ConnWindow), ServerOption(), experimental.BufferPool(framePool)}
+	return []grpc.ServerOption{grpc.InitialWindowSize(StreamWindow), grpc.InitialConnWindowSize(ConnWindow), ServerOption(), experimental.BufferPool(framePool),
+		grpc.WriteBufferSize(WriteBuffer)}
 }
