@@ -108,7 +108,8 @@ func init() {
 // successor (ASI_BENCH_OUT_OF_ORDER_EVERY, 0: none). The devices send in step,
 // a burst at each slot, unless ASI_BENCH_STAGGER=1 spreads them over the
 // interval (asitest.Live.Stagger; production latency then includes each
-// device's phase). It also reports how long runnable goroutines waited for a
+// device's phase). ASI_BENCH_TICK sets RunOptions.Tick (-1ns: no ticks, as
+// before reorder had them). It also reports how long runnable goroutines waited for a
 // CPU (the machine's load shows there) and the load average.
 // Run: go test ./sources/asi -run ^$ -bench LiveLoad -benchtime 1x
 func BenchmarkLiveLoad(b *testing.B) {
@@ -117,6 +118,14 @@ func BenchmarkLiveLoad(b *testing.B) {
 		fmt.Sscan(v, &seconds)
 	}
 	stagger := os.Getenv("ASI_BENCH_STAGGER") == "1"
+	var tick time.Duration // 0: the runner's default
+	if v := os.Getenv("ASI_BENCH_TICK"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatalf("ASI_BENCH_TICK: %v (want a duration; negative: no ticks)", err)
+		}
+		tick = d
+	}
 	if v := os.Getenv("ASI_BENCH_OUT_OF_ORDER_EVERY"); v != "" {
 		fmt.Sscan(v, &ooo)
 	}
@@ -202,7 +211,7 @@ sinks:
 				benchLatencies["bench_latency_"+j.name].stopped.Store(true)
 				cancel()
 			})
-			j.sum, j.err = pl.Run(ctx, core.RunOptions{Store: store, MaxTries: 3})
+			j.sum, j.err = pl.Run(ctx, core.RunOptions{Store: store, MaxTries: 3, Tick: tick})
 		}()
 	}
 	wg.Wait()
