@@ -23,10 +23,12 @@
 // etl starts one process per component, talks to it over gRPC through
 // hashicorp/go-plugin (mutual TLS set up for each start), sends it its config
 // section, and from then on treats it like a built-in: batches travel as Arrow
-// IPC, errors keep their kind (return core.Transient for a retry), config
-// problems are reported at their line in the pipeline file, rows given to
-// env.DeadLetters reach the pipeline's dead-letter file, and what is logged
-// through env.Logger appears in etl's logs under the plugin's name.
+// IPC (a sink borrows each during Write: the SDK reuses their memory), a
+// source's core.ReportStatus reaches etl's progress, errors keep their kind
+// (return core.Transient for a retry), config problems are reported at their
+// line in the pipeline file, rows given to env.DeadLetters reach the
+// pipeline's dead-letter file, and what is logged through env.Logger appears
+// in etl's logs under the plugin's name.
 //
 // plugins/plugintest runs etl's conformance suite (core/coretest) against a
 // built plugin; plugins/README.md is the guide: write, build, checksum, test,
