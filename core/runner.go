@@ -17,11 +17,18 @@ import (
 
 // The commit protocol
 //
-// Batches flow from the source's units through the transforms to every sink on
-// one goroutine; so do the ticks of transforms that release rows on processing
-// time (see Ticker) in a run with live units. At each commit point (a sink
-// asking for a roll, the pipeline's commit policy, the end of the run, a stop
-// signal) the runner:
+// Batches flow from the source's units through the transforms on one goroutine
+// (the run goroutine), as do the ticks of transforms that release rows on
+// processing time (see Ticker) in a run with live units. What the transforms
+// emit goes, in order, through a queue of RunOptions.QueueBatches to a second
+// goroutine that writes it to every sink and commits, so that a sink's Write,
+// Prepare and fsync never hold up the transforms (a live run's release of rows
+// on time). The run goroutine marks the end of each message or tick it handled
+// in that queue, and the sink goroutine commits only at those marks, after
+// writing everything before them: a commit covers exactly what reached the
+// sinks, at the same points as if one goroutine did both. At each commit point
+// (a sink asking for a roll, the pipeline's commit policy, the end of the run,
+// a stop signal) the runner:
 //
 //  1. asks every sink to Prepare (rows durable, not yet visible) and syncs the
 //     dead-letter file;
@@ -101,8 +108,9 @@ type RunOptions struct {
 	// MaxTries is how many times a unit is read after transient errors without
 	// making progress before it fails (default 8).
 	MaxTries int
-	// QueueBatches bounds the batches in flight between readers and sinks
-	// (default 2 × concurrency). With the source's batch size it bounds memory.
+	// QueueBatches bounds the batches in flight between the readers and the
+	// transforms, and again between the transforms and the sinks (default
+	// 2 × concurrency). With the source's batch size it bounds memory.
 	QueueBatches int
 	// Scope, if set, gives the run its own commit record and run record
 	// (keys "<pipeline>/pending/<scope>" and "<pipeline>/run/<scope>"), so that
@@ -169,7 +177,7 @@ type runState struct {
 	// tickers are the indexes of the transforms ticked (see Ticker).
 	tickers []int
 
-	states    map[string]UnitState // committed state per unit (run goroutine only)
+	states    map[string]UnitState // committed state per unit (sink goroutine only once it runs)
 	start     map[string]Position  // where each unit starts; read-only once readers run
 	revs      map[string]uint64
 	dirty     map[string]UnitState // next state of units changed since last commit
@@ -177,6 +185,9 @@ type runState struct {
 	wantRoll  bool
 	commits   int
 	failed    map[string]error
+	// abort is set by the run goroutine before it closes the sink
+	// goroutine's queue when a transform failed: no final commit.
+	abort bool
 }
 
 // Run runs the plan: it finishes any commit a crashed run left, reads every
@@ -298,10 +309,13 @@ func (r *runState) run(ctx, bg context.Context, conc int, sum *Summary) error {
 		r.start[u] = st.Position
 	}
 
-	// Stages: emits[i] hands a batch to transform i; the last one to the sinks.
+	// Stages: emits[i] hands a batch to transform i; the last one, to the
+	// sink goroutine through out.
+	out := make(chan output, r.opts.QueueBatches)
+	sinkFailed := make(chan struct{})
 	n := len(pl.Transforms)
 	r.emits = make([]Emit, n+1)
-	r.emits[n] = r.write
+	r.emits[n] = func(_ context.Context, b Batch) error { return r.send(out, sinkFailed, output{batch: b}) }
 	for i := n - 1; i >= 0; i-- {
 		t, next := pl.Transforms[i], r.emits[i+1]
 		r.emits[i] = func(ctx context.Context, b Batch) error { return t.Apply(ctx, b, next) }
@@ -334,6 +348,9 @@ func (r *runState) run(ctx, bg context.Context, conc int, sum *Summary) error {
 	}()
 	go func() { wg.Wait(); close(msgs) }()
 
+	sinkErr := make(chan error, 1)
+	go func() { sinkErr <- r.sinks(bg, ctx, out, sinkFailed, stopReading) }()
+
 	interval := pl.Pipeline.Commit.Interval
 	if interval <= 0 {
 		interval = time.Minute
@@ -348,11 +365,12 @@ func (r *runState) run(ctx, bg context.Context, conc int, sum *Summary) error {
 	}
 
 	var fatal error
-	// step ends the handling of a message or a tick: it commits when a sink
-	// rolled or enough rows were written, and stops reading on a failure.
+	// step ends the handling of a message or a tick: the sink goroutine then
+	// commits if a sink rolled or enough rows were written; a failure stops
+	// reading.
 	step := func(err error) {
-		if err == nil && (r.wantRoll || (pl.Pipeline.Commit.Rows > 0 && r.sinceRows >= pl.Pipeline.Commit.Rows)) {
-			err = r.commit(bg)
+		if err == nil {
+			err = r.send(out, sinkFailed, output{kind: outStep})
 		}
 		if err != nil {
 			fatal = err
@@ -364,27 +382,29 @@ func (r *runState) run(ctx, bg context.Context, conc int, sum *Summary) error {
 		select {
 		case m, ok := <-msgs:
 			if !ok {
-				if fatal != nil {
+				// A transform failed: nothing more is committed (the sink
+				// goroutine sees abort once out is closed).
+				r.abort = fatal != nil && !errors.Is(fatal, errSinkFailed)
+				close(out)
+				serr := <-sinkErr
+				if r.abort {
 					return fatal
 				}
 				sum.Interrupted = ctx.Err() != nil
-				return r.commit(bg)
+				return serr
 			}
 			if fatal != nil {
 				m.batch.Release() // draining after a failure: nothing more is written
 				continue
 			}
-			step(r.handle(bg, ctx, m))
+			step(r.handle(bg, m, out, sinkFailed))
 		case now := <-ticks:
 			if fatal == nil {
 				step(r.tick(bg, now))
 			}
 		case <-ticker.C:
 			if fatal == nil {
-				if err := r.commit(bg); err != nil {
-					fatal = err
-					stopReading()
-				}
+				step(r.send(out, sinkFailed, output{kind: outCommit}))
 			}
 		case <-done:
 			// Stop signal: readers are returning (readCtx is derived from ctx);
@@ -395,34 +415,118 @@ func (r *runState) run(ctx, bg context.Context, conc int, sum *Summary) error {
 	}
 }
 
+// errSinkFailed is what the transform side sees once the sink goroutine has
+// failed; the run returns the sink goroutine's own error.
+var errSinkFailed = errors.New("core: sinks failed")
+
+// outKind says what an output tells the sink goroutine.
+type outKind int
+
+const (
+	outBatch  outKind = iota // write batch
+	outStep                  // a message or tick is handled: commit if a sink rolled or commit.rows is reached
+	outCommit                // the commit interval passed: commit
+	outDone                  // unit's source ended (err says how), and its flushed rows were sent
+)
+
+// output is one item from the transform side (the run goroutine) to the sink
+// goroutine.
+type output struct {
+	kind  outKind
+	batch Batch
+	unit  string
+	err   error
+}
+
+// send hands o to the sink goroutine, waiting while out is full (back
+// pressure), unless the sink goroutine has failed.
+func (r *runState) send(out chan<- output, sinkFailed <-chan struct{}, o output) error {
+	select {
+	case out <- o:
+		return nil
+	case <-sinkFailed:
+		o.batch.Release()
+		return errSinkFailed
+	}
+}
+
+// sinks is the sink goroutine: it writes the batches the transforms emit, in
+// order, keeps the units' next states, and commits at the step boundaries the
+// run goroutine marks, so a commit covers exactly what reached the sinks.
+// When out closes it makes the final commit, unless a failure came first
+// (its own, or a transform's: abort):
+// on its own failure it closes sinkFailed, stops reading, releases whatever
+// is still sent and returns the failure.
+func (r *runState) sinks(bg, ctx context.Context, out <-chan output, sinkFailed chan<- struct{}, stopReading func()) error {
+	var fatal error
+	for o := range out {
+		if fatal != nil {
+			o.batch.Release()
+			continue
+		}
+		var err error
+		switch o.kind {
+		case outBatch:
+			err = r.write(bg, o.batch)
+		case outStep:
+			if r.wantRoll || (r.pl.Pipeline.Commit.Rows > 0 && r.sinceRows >= r.pl.Pipeline.Commit.Rows) {
+				err = r.commit(bg)
+			}
+		case outCommit:
+			err = r.commit(bg)
+		case outDone:
+			r.unitDone(ctx, o.unit, o.err)
+		}
+		if err != nil {
+			fatal = err
+			close(sinkFailed)
+			stopReading()
+		}
+	}
+	if fatal != nil {
+		return fatal
+	}
+	if r.abort {
+		return nil
+	}
+	return r.commit(bg)
+}
+
 // handle processes one message on the run goroutine. bg is used for the pipeline
 // work itself, so that a stop signal never tears a batch half-way through the sinks.
-func (r *runState) handle(bg, ctx context.Context, m msg) error {
+func (r *runState) handle(bg context.Context, m msg, out chan<- output, sinkFailed <-chan struct{}) error {
 	if !m.done {
 		return r.emits[0](bg, m.batch)
 	}
 	// The unit's source has ended: release what the transforms still hold for it.
 	for i, t := range r.pl.Transforms {
 		if err := t.Flush(bg, m.unit, r.emits[i+1]); err != nil {
+			if errors.Is(err, errSinkFailed) {
+				return err
+			}
 			return fmt.Errorf("%s (%s): flush %s: %w", r.pl.Pipeline.Transforms[i].Path, r.pl.Pipeline.Transforms[i].Plugin, m.unit, err)
 		}
 	}
-	st := r.next(m.unit)
+	return r.send(out, sinkFailed, output{kind: outDone, unit: m.unit, err: m.err})
+}
+
+// unitDone records, on the sink goroutine, how a unit's source ended.
+func (r *runState) unitDone(ctx context.Context, unit string, err error) {
+	st := r.next(unit)
 	switch {
-	case m.err == nil:
+	case err == nil:
 		st.Error = ""
-		r.prog.unitDone(m.unit, false)
-	case ctx.Err() != nil && (errors.Is(m.err, context.Canceled) || errors.Is(m.err, context.DeadlineExceeded)):
+		r.prog.unitDone(unit, false)
+	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
 		// Stopped by a signal: not a failure; the unit resumes next run.
-		r.prog.unitDone(m.unit, false)
+		r.prog.unitDone(unit, false)
 	default:
-		st.Error = m.err.Error()
-		r.failed[m.unit] = m.err
-		r.prog.unitDone(m.unit, true)
-		r.log.Error("unit failed", "unit", m.unit, "err", m.err)
+		st.Error = err.Error()
+		r.failed[unit] = err
+		r.prog.unitDone(unit, true)
+		r.log.Error("unit failed", "unit", unit, "err", err)
 	}
-	r.dirty[m.unit] = st
-	return nil
+	r.dirty[unit] = st
 }
 
 // liveTickers tells every transform that implements Ticker which of units

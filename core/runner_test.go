@@ -686,3 +686,131 @@ func TestRunTicksTransformsForLiveUnits(t *testing.T) {
 		})
 	}
 }
+
+// gatedSource holds back the reads of live units until gate closes.
+type gatedSource struct {
+	liveSeq
+	gate chan struct{}
+}
+
+func (g gatedSource) Read(ctx context.Context, unit string, from Position, emit Emit) error {
+	if g.Live(unit) {
+		select {
+		case <-g.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return g.liveSeq.Read(ctx, unit, from, emit)
+}
+
+// slowPrepareSink is a memSink whose first Prepare closes started, then
+// waits (at most wait) for until to close, noting whether it did.
+type slowPrepareSink struct {
+	*memSink
+	started, until chan struct{}
+	wait           time.Duration
+	sawUntil       bool
+	once           sync.Once
+}
+
+func (s *slowPrepareSink) Prepare(ctx context.Context) ([]byte, error) {
+	s.once.Do(func() {
+		close(s.started)
+		select {
+		case <-s.until:
+			s.sawUntil = true
+		case <-time.After(s.wait):
+		}
+	})
+	return s.memSink.Prepare(ctx)
+}
+
+// The sinks' Prepare (flush, fsync) runs on its own goroutine: while it
+// blocks, live rows are still released by ticks and emitted towards the sinks,
+// as long as the queue between them has room.
+func TestRunTicksWhileASinkPrepares(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	gate := make(chan struct{})
+	src := gatedSource{liveSeq{&seqSource{mem: mem, units: []string{"b", "live/a"}, rows: 1000, batch: 100,
+		block: make(chan struct{}), blockUnit: "live/a"}}, gate}
+	sink := &slowPrepareSink{memSink: newMemSink(), started: gate, wait: 5 * time.Second}
+	sink.rollEvery = 1 // b's first batch asks for a commit
+	pl := newTestPlan(t, src, sink)
+	pl.counters = &Counters{}
+	released := make(chan struct{})
+	h := &tickHolder{counters: pl.counters, released: released}
+	sink.until = released
+	pl.Transforms = []Transform{h}
+	pl.Pipeline.Transforms = []Component{{Plugin: "hold", Path: "transforms[0]"}}
+	store := openStore(t, pl)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	finished := make(chan error)
+	go func() {
+		// Room in the queue for all of b: a full queue holds the run
+		// goroutine back (back pressure), ticks included.
+		_, err := pl.Run(ctx, RunOptions{Store: store, QueueBatches: 64})
+		finished <- err
+	}()
+	select {
+	case <-sink.started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no commit began")
+	}
+	select {
+	case <-released:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no tick released the live unit's rows while a sink prepared")
+	}
+	cancel()
+	if err := <-finished; err != nil {
+		t.Fatal(err)
+	}
+	if !sink.sawUntil {
+		t.Error("the live rows were released only after Prepare gave up waiting")
+	}
+	got := sink.values()
+	if len(got["live/a"]) != 100 || len(got["b"]) != 1000 {
+		t.Errorf("committed %d rows of live/a and %d of b, want 100 and 1000", len(got["live/a"]), len(got["b"]))
+	}
+}
+
+// failAt passes batches on until one holds the value at, then fails.
+type failAt struct{ at int64 }
+
+func (f failAt) Apply(ctx context.Context, b Batch, emit Emit) error {
+	col := b.Record.Column(0).(*array.Int64)
+	if slices.Contains(col.Int64Values(), f.at) {
+		b.Release()
+		return fmt.Errorf("value %d", f.at)
+	}
+	return emit(ctx, b)
+}
+func (failAt) Flush(context.Context, string, Emit) error { return nil }
+func (failAt) Close() error                              { return nil }
+
+// A transform's failure ends the run without a final commit: the rows it
+// let through before are written but not made visible, and no position moves.
+func TestRunTransformFailureCommitsNothingMore(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	src := &seqSource{mem: mem, units: []string{"a"}, rows: 1000, batch: 100}
+	sink := newMemSink()
+	pl := newTestPlan(t, src, sink)
+	pl.Transforms = []Transform{failAt{at: 500}}
+	pl.Pipeline.Transforms = []Component{{Plugin: "fail", Path: "transforms[0]"}}
+	store := openStore(t, pl)
+	_, err := pl.Run(context.Background(), RunOptions{Store: store})
+	if err == nil || !strings.Contains(err.Error(), "value 500") {
+		t.Fatalf("got error %v, want the transform's", err)
+	}
+	if len(sink.pending) != 500 || len(sink.visible) != 0 {
+		t.Errorf("sink: %d rows written, %d visible; want 500 written, none visible", len(sink.pending), len(sink.visible))
+	}
+	if raw, _, _ := store.Get(context.Background(), unitKey("test", "a")); raw != nil {
+		t.Errorf("unit a has a saved state %s after the failed run", raw)
+	}
+}
