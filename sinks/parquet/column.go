@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go/compress"
+	"github.com/parquet-go/parquet-go/encoding/bytestreamsplit"
 	"github.com/parquet-go/parquet-go/encoding/delta"
 	"github.com/parquet-go/parquet-go/encoding/rle"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
@@ -31,10 +32,11 @@ import (
 // RLE/bit-packing of levels and dictionary indexes (encoding/rle), the hash
 // tables of dictionaries (hashprobe) and the compression codecs.
 //
-// What is written: version 1 data pages (PLAIN, DELTA_BINARY_PACKED or
-// RLE_DICTIONARY, levels in RLE with their 4-byte length; the delta encoder
-// is parquet-go's too), a PLAIN dictionary page first in a chunk that has one, column chunk statistics (null count, and min and max under
-// each logical type's order), encoding stats, an offset index per chunk, and
+// What is written: version 1 data pages (PLAIN, DELTA_BINARY_PACKED,
+// BYTE_STREAM_SPLIT or RLE_DICTIONARY, levels in RLE with their 4-byte
+// length; the delta and byte stream split encoders are parquet-go's too), a
+// PLAIN dictionary page first in a chunk that has one, column chunk
+// statistics (null count, and min and max under each logical type's order), encoding stats, an offset index per chunk, and
 // the footer with TYPE_ORDER column orders. Data page headers carry their
 // null count only. There is no column index and no bloom filter.
 
@@ -78,6 +80,9 @@ type chunk struct {
 	// delta says that the pages of integers not dictionary-encoded are
 	// DELTA_BINARY_PACKED when that is smaller than PLAIN.
 	delta bool
+	// split says that the pages of floats not dictionary-encoded are
+	// BYTE_STREAM_SPLIT.
+	split bool
 
 	// The open page.
 	defs, reps []byte // a level per slot (when maxDef or maxRep > 0)
@@ -95,6 +100,7 @@ type chunk struct {
 	dictPages    int32 // data pages RLE_DICTIONARY-encoded
 	plainPages   int32 // data pages PLAIN-encoded
 	deltaPages   int32 // data pages DELTA_BINARY_PACKED-encoded
+	splitPages   int32 // data pages BYTE_STREAM_SPLIT-encoded
 }
 
 // level records one slot of the open page at levels rep and def; the caller
@@ -183,6 +189,7 @@ func bufferedBytes(l leafColumn) int64 {
 type scratch struct {
 	page, comp, lv []byte
 	idx, delta     []byte
+	split          []byte
 	header         bytes.Buffer
 	enc            *thrift.Encoder
 }
@@ -242,6 +249,22 @@ func appendDelta[T fixedValue](s *scratch, dst []byte, vals []T) ([]byte, bool) 
 		return dst, false
 	}
 	return append(dst, s.delta...), true
+}
+
+// appendSplit appends vals BYTE_STREAM_SPLIT-encoded (parquet-go's encoder,
+// which writes over its buffer from the start) when they are floats, and
+// says whether it did.
+func appendSplit[T fixedValue](s *scratch, dst []byte, vals []T) ([]byte, bool) {
+	var e bytestreamsplit.Encoding
+	switch v := any(vals).(type) {
+	case []float64:
+		s.split, _ = e.EncodeDouble(s.split, v)
+	case []float32:
+		s.split, _ = e.EncodeFloat(s.split, v)
+	default:
+		return dst, false
+	}
+	return append(dst, s.split...), true
 }
 
 // header returns h Thrift-encoded, valid until the next call.
@@ -316,6 +339,8 @@ func flushPage(l leafColumn, codec compress.Codec, s *scratch) error {
 		c.dictPages++
 	case format.DeltaBinaryPacked:
 		c.deltaPages++
+	case format.ByteStreamSplit:
+		c.splitPages++
 	default:
 		c.plainPages++
 	}
@@ -402,6 +427,10 @@ func finishChunk(l leafColumn, codec compress.Codec, s *scratch, out *columnChun
 		encodings = append(encodings, format.DeltaBinaryPacked)
 		stats = append(stats, format.PageEncodingStats{PageType: format.DataPage, Encoding: format.DeltaBinaryPacked, Count: c.deltaPages})
 	}
+	if c.splitPages > 0 {
+		encodings = append(encodings, format.ByteStreamSplit)
+		stats = append(stats, format.PageEncodingStats{PageType: format.DataPage, Encoding: format.ByteStreamSplit, Count: c.splitPages})
+	}
 	if c.maxDef > 0 || c.maxRep > 0 {
 		encodings = append(encodings, format.RLE)
 	}
@@ -422,7 +451,7 @@ func finishChunk(l leafColumn, codec compress.Codec, s *scratch, out *columnChun
 	c.useDict = c.dict
 	c.pages, c.locs = nil, nil
 	c.chunkRows, c.numValues, c.nullCount, c.uncompressed = 0, 0, 0, 0
-	c.dictPages, c.plainPages, c.deltaPages = 0, 0, 0
+	c.dictPages, c.plainPages, c.deltaPages, c.splitPages = 0, 0, 0, 0
 	return nil
 }
 

@@ -504,23 +504,7 @@ func TestDeltaIntegers(t *testing.T) {
 	rec := b.NewRecordBatch()
 	defer rec.Release()
 
-	pages := func(path string) map[string]map[string]int32 {
-		out := map[string]map[string]int32{}
-		for _, rg := range openParquetGo(t, path).Metadata().RowGroups {
-			for _, c := range rg.Columns {
-				col := strings.Join(c.MetaData.PathInSchema, ".")
-				if out[col] == nil {
-					out[col] = map[string]int32{}
-				}
-				for _, s := range c.MetaData.EncodingStats {
-					if s.PageType == format.DataPage {
-						out[col][s.Encoding.String()] += s.Count
-					}
-				}
-			}
-		}
-		return out
-	}
+	pages := func(path string) map[string]map[string]int32 { return dataPageEncodings(t, path) }
 	files := map[string]string{}
 	for _, enc := range IntegerEncodings {
 		cfg := DefaultConfig()
@@ -556,6 +540,124 @@ func TestDeltaIntegers(t *testing.T) {
 		"OR d.wild IS DISTINCT FROM p.wild OR d.u IS DISTINCT FROM p.u) AS differ, epoch_ms(max(d.ts)) AS last, min(d.wild) AS lo, max(d.u) AS hi "+
 		"FROM read_parquet("+duckdbtest.Literal(files["delta"])+") d POSITIONAL JOIN read_parquet("+duckdbtest.Literal(files["plain"])+") p")
 	want := []map[string]any{{"n": int64(n), "differ": int64(0), "last": ts(n - 1), "lo": int64(math.MinInt64), "hi": uint64(math.MaxUint64 - 1000)}}
+	if !reflect.DeepEqual(rows, want) {
+		t.Errorf("duckdb: got %#v, want %#v", rows, want)
+	}
+}
+
+// dataPageEncodings returns the number of data pages of each encoding per
+// column of the file at path (dotted path -> encoding -> pages), from its
+// footer's encoding stats, as parquet-go reads them.
+func dataPageEncodings(t *testing.T, path string) map[string]map[string]int32 {
+	t.Helper()
+	out := map[string]map[string]int32{}
+	for _, rg := range openParquetGo(t, path).Metadata().RowGroups {
+		for _, c := range rg.Columns {
+			col := strings.Join(c.MetaData.PathInSchema, ".")
+			if out[col] == nil {
+				out[col] = map[string]int32{}
+			}
+			for _, s := range c.MetaData.EncodingStats {
+				if s.PageType == format.DataPage {
+					out[col][s.Encoding.String()] += s.Count
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestByteStreamSplitFloats: with float_encoding byte_stream_split, the
+// pages of float and double columns not dictionary-encoded (nullable ones
+// with nulls, list elements) are BYTE_STREAM_SPLIT, a dictionary-encoded
+// float column and the integers are not, and pqarrow and DuckDB read every
+// value back as the PLAIN file holds it (bit for bit: DuckDB compares the
+// values' IEEE bits); with plain, no page is split.
+func TestByteStreamSplitFloats(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "x", Type: arrow.PrimitiveTypes.Float64},
+		{Name: "y", Type: arrow.PrimitiveTypes.Float32, Nullable: true},
+		{Name: "few", Type: arrow.PrimitiveTypes.Float64},
+		{Name: "path", Type: arrow.ListOf(arrow.PrimitiveTypes.Float64), Nullable: true},
+	}, nil)
+	b := array.NewRecordBuilder(mem, schema)
+	defer b.Release()
+	const n = 5000
+	x := func(i int) float64 { return float64(i*7919%100_003)/1000 - 40 }
+	specials := []float64{0, math.Copysign(0, -1), math.MaxFloat64, -math.SmallestNonzeroFloat64, 1e-300}
+	for i := range n {
+		b.Field(0).(*array.Int64Builder).Append(int64(i))
+		v := x(i)
+		if i%97 == 0 {
+			v = specials[i/97%len(specials)]
+		}
+		b.Field(1).(*array.Float64Builder).Append(v)
+		if i%5 == 0 {
+			b.Field(2).AppendNull()
+		} else {
+			b.Field(2).(*array.Float32Builder).Append(float32(x(i)) * 3)
+		}
+		b.Field(3).(*array.Float64Builder).Append(float64(i%4) / 2)
+		lb := b.Field(4).(*array.ListBuilder)
+		if i%11 == 0 {
+			lb.AppendNull()
+			continue
+		}
+		lb.Append(true)
+		for k := range i % 4 {
+			lb.ValueBuilder().(*array.Float64Builder).Append(x(i+k) / 7)
+		}
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+
+	files := map[string]string{}
+	for _, enc := range FloatEncodings {
+		cfg := DefaultConfig()
+		cfg.PageBytes = 4 << 10
+		cfg.FloatEncoding = enc
+		files[enc] = writeFile(t, cfg, schema, rec)
+		checkArrowEqual(t, files[enc], rec, mem)
+	}
+	got := dataPageEncodings(t, files["byte_stream_split"])
+	for _, col := range []string{"x", "y", "path.list.element"} {
+		if got[col]["BYTE_STREAM_SPLIT"] == 0 || got[col]["PLAIN"] != 0 {
+			t.Errorf("byte_stream_split: %s: got data pages %v, want BYTE_STREAM_SPLIT only", col, got[col])
+		}
+	}
+	for _, col := range []string{"id", "few"} {
+		if got[col]["BYTE_STREAM_SPLIT"] != 0 {
+			t.Errorf("byte_stream_split: %s: got data pages %v, want none split", col, got[col])
+		}
+	}
+	if got["few"]["RLE_DICTIONARY"] == 0 {
+		t.Errorf("byte_stream_split: few: got data pages %v, want it dictionary-encoded", got["few"])
+	}
+	for col, encs := range dataPageEncodings(t, files["plain"]) {
+		if encs["BYTE_STREAM_SPLIT"] != 0 {
+			t.Errorf("plain: %s: got data pages %v, want none split", col, encs)
+		}
+	}
+
+	// DuckDB reads the same values, bit for bit, in the same order, from both files.
+	bits := func(c string) string {
+		return "d." + c + "::DOUBLE IS DISTINCT FROM p." + c + "::DOUBLE OR CAST(d." + c + " AS VARCHAR) IS DISTINCT FROM CAST(p." + c + " AS VARCHAR)"
+	}
+	rows := duckdbtest.Query(t, "SELECT count(*) AS n, count(*) FILTER (WHERE d.id IS DISTINCT FROM p.id OR "+bits("x")+" OR "+bits("y")+" OR "+bits("few")+
+		" OR CAST(d.path AS VARCHAR) IS DISTINCT FROM CAST(p.path AS VARCHAR)) AS differ, count(d.y) AS ys, sum(len(d.path)) AS points, "+
+		"min(d.x) AS lo, max(d.x) AS hi FROM read_parquet("+duckdbtest.Literal(files["byte_stream_split"])+") d POSITIONAL JOIN read_parquet("+duckdbtest.Literal(files["plain"])+") p")
+	points, lo := 0, math.Inf(1)
+	xs := rec.Column(1).(*array.Float64).Float64Values()
+	for i := range n {
+		if i%11 != 0 {
+			points += i % 4
+		}
+		lo = min(lo, xs[i])
+	}
+	want := []map[string]any{{"n": int64(n), "differ": int64(0), "ys": int64(n - n/5), "points": int64(points), "lo": lo, "hi": math.MaxFloat64}}
 	if !reflect.DeepEqual(rows, want) {
 		t.Errorf("duckdb: got %#v, want %#v", rows, want)
 	}

@@ -34,6 +34,7 @@ type Config struct {
 	// since one sink receives several streams.
 	DictionaryColumns map[string]bool `yaml:"dictionary_columns" doc:"per-column dictionary override, e.g. {user_id: true, value: false}; a struct field is parent.child"`
 	IntegerEncoding   string          `yaml:"integer_encoding" doc:"pages of integer, date and timestamp columns not dictionary-encoded: plain, or delta (DELTA_BINARY_PACKED where smaller than PLAIN: smaller files, less to compress) (default plain)"`
+	FloatEncoding     string          `yaml:"float_encoding" doc:"pages of float and double columns not dictionary-encoded: plain, or byte_stream_split (BYTE_STREAM_SPLIT: zstd compresses them many times faster; smaller for whole numbers and full-precision measurements, larger for short decimals) (default plain)"`
 }
 
 // Defaults of the options left out of a config.
@@ -50,6 +51,19 @@ const (
 	// (v18.8.0) leaks a 64-byte buffer from its allocator per delta page
 	// decoder, which readers with a checked or C allocator notice.
 	DefaultIntegerEncoding = "plain"
+	// DefaultFloatEncoding is plain, as pyarrow writes. byte_stream_split
+	// puts each byte of the values in a stream of its own: zstd then
+	// stores the streams of noisy low bytes raw at once instead of
+	// searching them for matches. Measured on the million check-ins of the
+	// Azumio replay benchmark (eight double columns), zstd took 0.01 CPU-s
+	// for them instead of 0.27. Sizes depend on the values (zstd level 1,
+	// pages of 128 Ki doubles): whole numbers 0.27 of PLAIN's bytes
+	// instead of 0.32, full-precision measurements 0.75 instead of 1.0,
+	// but decimals with two or three digits after the point (what JSON
+	// APIs send, as the Azumio check-ins) 0.88 instead of 0.45-0.58: their
+	// binary fractions repeat, which zstd finds in PLAIN bytes only.
+	// DuckDB (0.10 and later), pyarrow, Polars and Spark 3.4+ read it.
+	DefaultFloatEncoding = "plain"
 )
 
 // DefaultConfig returns a Config with every default filled in and no path.
@@ -62,6 +76,7 @@ func DefaultConfig() Config {
 		PageBytes:       DefaultPageBytes,
 		Dictionary:      true,
 		IntegerEncoding: DefaultIntegerEncoding,
+		FloatEncoding:   DefaultFloatEncoding,
 	}
 }
 
@@ -73,6 +88,9 @@ var Compressions = []string{"none", "snappy", "zstd", "gzip"}
 
 // IntegerEncodings lists the values of the integer_encoding option.
 var IntegerEncodings = []string{"plain", "delta"}
+
+// FloatEncodings lists the values of the float_encoding option.
+var FloatEncodings = []string{"plain", "byte_stream_split"}
 
 // Limits of the sizes, so that a typo cannot ask for pages of a few bytes or
 // row groups that do not fit in memory.
@@ -109,6 +127,9 @@ func (c Config) Problems() []Problem {
 	}
 	if !slices.Contains(IntegerEncodings, c.IntegerEncoding) {
 		add("integer_encoding", "unknown value %q (want one of: %s)", c.IntegerEncoding, strings.Join(IntegerEncodings, ", "))
+	}
+	if !slices.Contains(FloatEncodings, c.FloatEncoding) {
+		add("float_encoding", "unknown value %q (want one of: %s)", c.FloatEncoding, strings.Join(FloatEncodings, ", "))
 	}
 	if c.RowGroupRows < 1 || c.RowGroupRows > maxRowGroupRows {
 		add("row_group_rows", "%d out of range (want 1..%d)", c.RowGroupRows, maxRowGroupRows)

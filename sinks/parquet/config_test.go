@@ -44,6 +44,7 @@ page_bytes: 256KiB
 dictionary: false
 dictionary_columns: {user_id: true, pos.lat: false}
 integer_encoding: delta
+float_encoding: byte_stream_split
 `, func(c *Config) {
 			c.Path = "/data/lake"
 			c.PartitionBy = []string{"unit", "date"}
@@ -53,6 +54,7 @@ integer_encoding: delta
 			c.Dictionary = false
 			c.DictionaryColumns = map[string]bool{"user_id": true, "pos.lat": false}
 			c.IntegerEncoding = "delta"
+			c.FloatEncoding = "byte_stream_split"
 		}},
 		{"sizes as numbers and SI units", "path: x\nrow_group_bytes: 1GB\npage_bytes: 65536", func(c *Config) {
 			c.Path, c.RowGroupBytes, c.PageBytes = "x", 1_000_000_000, 65536
@@ -105,9 +107,11 @@ func TestConfigProblems(t *testing.T) {
 			c.PageBytes = 2 << 30
 			c.DictionaryColumns = map[string]bool{"a..b": true}
 			c.IntegerEncoding = "rle"
+			c.FloatEncoding = "bss"
 		}, []string{
 			`compression: unknown value "zstdd" (want one of: none, snappy, zstd, gzip)`,
 			`integer_encoding: unknown value "rle" (want one of: plain, delta)`,
+			`float_encoding: unknown value "bss" (want one of: plain, byte_stream_split)`,
 			"row_group_rows: 0 out of range",
 			"row_group_bytes: 10 out of range",
 			"page_bytes: 2147483648 out of range",

@@ -48,7 +48,8 @@
 // Pages are version 1 data pages, compressed with the compression option
 // (zstd level 1 by default, as pyarrow), PLAIN-encoded (or, with
 // integer_encoding: delta, DELTA_BINARY_PACKED for integer, date and
-// timestamp pages it makes smaller) or dictionary-encoded:
+// timestamp pages it makes smaller; with float_encoding: byte_stream_split,
+// BYTE_STREAM_SPLIT for float and double pages) or dictionary-encoded:
 // with dictionary on (the default), a column is dictionary-encoded unless the
 // first 4096 rows of its file hold at least 256 values, more than half of them
 // distinct (ids, measurements, timestamps), and a dictionary that outgrows

@@ -116,6 +116,7 @@ func (f *Format) newEncoder(w io.Writer, schema *arrow.Schema) (*Encoder, error)
 		ch := l.ch
 		ch.dict, ch.useDict, ch.dictMax = e.dict[i], e.dict[i], int(f.cfg.PageBytes)
 		ch.delta = f.cfg.IntegerEncoding == "delta"
+		ch.split = f.cfg.FloatEncoding == "byte_stream_split"
 	}
 	e.chunks = make([]columnChunk, len(e.leaves))
 	return e, nil

@@ -191,6 +191,12 @@ func (c *fixedColumn[T]) encodeValues(dst []byte, s *scratch) ([]byte, format.En
 			return d, format.DeltaBinaryPacked
 		}
 	}
+	if c.split && len(c.plain) > 0 {
+		if d, ok := appendSplit(s, dst, c.plain); ok {
+			c.plain = c.plain[:0]
+			return d, format.ByteStreamSplit
+		}
+	}
 	dst = appendPlain(dst, c.plain)
 	c.plain = c.plain[:0]
 	return dst, format.Plain
