@@ -2,7 +2,6 @@ package azumio_test
 
 import (
 	"bytes"
-	"cmp"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -40,7 +39,7 @@ source:
   config: SOURCE
 sinks:
   - plugin: parquet
-    config: { path: "${DIR}/parquet", partition_by: [stream], compression: zstd, integer_encoding: "${INT_ENC:-plain}" }
+    config: { path: "${DIR}/parquet", partition_by: [stream], compression: zstd, integer_encoding: "${INT_ENC:-plain}", float_encoding: "${FLOAT_ENC:-plain}" }
 `
 
 // benchEmulator starts the benchmarks' emulator: steps only, no fragments.
@@ -150,24 +149,29 @@ func treeSize(b *testing.B, dir string) int64 {
 	return n
 }
 
-// BenchmarkReplayToParquet replays an archive, zstd (the default) or gzip;
-// zstd+delta writes the integer columns DELTA_BINARY_PACKED (the Parquet
-// sink's integer_encoding: delta).
+// BenchmarkReplayToParquet replays an archive, zstd (the default) or gzip,
+// into Parquet with the sink's default encodings or, for the variants named
+// so, its integer_encoding: delta (DELTA_BINARY_PACKED integers and
+// timestamps) and float_encoding: byte_stream_split (split doubles).
 func BenchmarkReplayToParquet(b *testing.B) {
 	srv := benchEmulator(b)
-	for _, name := range []string{"zstd", "gzip", "zstd+delta"} {
-		comp, intEnc, _ := strings.Cut(name, "+")
-		b.Run(name, func(b *testing.B) {
+	for _, v := range []struct{ name, archive, intEnc, floatEnc string }{
+		{"zstd", "zstd", "plain", "plain"},
+		{"gzip", "gzip", "plain", "plain"},
+		{"zstd+delta", "zstd", "delta", "plain"},
+		{"zstd+delta+split", "zstd", "delta", "byte_stream_split"},
+	} {
+		b.Run(v.name, func(b *testing.B) {
 			dir := b.TempDir()
 			archive := filepath.Join(dir, "archive")
 			cfg := fmt.Sprintf(`{ base_url: %q, client_id: %s, client_secret: %s, tokens: %q, types: [steps], requests_per_second: 0, archive: %q, archive_compression: %s, api: { page_size: 1000 } }`,
-				srv.URL(), srv.ClientID(), srv.ClientSecret(), filepath.Join(dir, "tokens.json"), archive, comp)
+				srv.URL(), srv.ClientID(), srv.ClientSecret(), filepath.Join(dir, "tokens.json"), archive, v.archive)
 			if err := srv.WriteTokens(filepath.Join(dir, "tokens.json")); err != nil {
 				b.Fatal(err)
 			}
 			runBenchChild(b, dir, cfg, nil) // writes the archive
 			replay := fmt.Sprintf(`{ replay: %q, types: [steps], api: { page_size: 1000 } }`, archive)
-			benchLoop(b, dir, replay, map[string]string{"INT_ENC": cmp.Or(intEnc, "plain")}, false)
+			benchLoop(b, dir, replay, map[string]string{"INT_ENC": v.intEnc, "FLOAT_ENC": v.floatEnc}, false)
 		})
 	}
 }
