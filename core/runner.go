@@ -163,7 +163,8 @@ var ErrUnitsFailed = errors.New("core: some units failed")
 
 type msg struct {
 	batch Batch
-	done  bool // unit finished: err says how
+	at    time.Time // when the source emitted batch (see Arrival)
+	done  bool      // unit finished: err says how
 	unit  string
 	err   error
 }
@@ -496,7 +497,7 @@ func (r *runState) sinks(bg, ctx context.Context, out <-chan output, sinkFailed 
 // work itself, so that a stop signal never tears a batch half-way through the sinks.
 func (r *runState) handle(bg context.Context, m msg, out chan<- output, sinkFailed <-chan struct{}) error {
 	if !m.done {
-		return r.emits[0](bg, m.batch)
+		return r.emits[0](WithArrival(bg, m.at), m.batch)
 	}
 	// The unit's source has ended: release what the transforms still hold for it.
 	for i, t := range r.pl.Transforms {
@@ -620,7 +621,7 @@ func (r *runState) readUnit(ctx context.Context, unit string, msgs chan<- msg) e
 			b.Unit = unit
 		}
 		select {
-		case msgs <- msg{batch: b}:
+		case msgs <- msg{batch: b, at: time.Now()}:
 			if b.Position != nil {
 				from = b.Position
 			}

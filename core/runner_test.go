@@ -567,6 +567,10 @@ type tickHolder struct {
 func (h *tickHolder) LiveUnit(unit string) { h.live = append(h.live, unit) }
 
 func (h *tickHolder) Apply(ctx context.Context, b Batch, emit Emit) error {
+	if at, ok := Arrival(ctx); !ok || at.After(time.Now()) {
+		b.Release()
+		return fmt.Errorf("Apply without the time the source emitted the batch (got %v, %t)", at, ok)
+	}
 	if slices.Contains(h.live, b.Unit) {
 		h.held = append(h.held, b)
 		return nil

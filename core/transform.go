@@ -36,7 +36,10 @@ type Transform interface {
 // are called on the run goroutine, never concurrently with Apply or Flush, and
 // Tick's output goes where Apply's goes, under the same Position rules. Units
 // never named by LiveUnit are not affected by ticks, so a batch run, or the
-// replay of an archive, gives the same output for the same input order.
+// replay of an archive, gives the same output for the same input order. A
+// Ticker should take a row's arrival from Arrival(ctx) in Apply rather than
+// read the clock, so that time a batch spent queued before Apply (behind a
+// burst of other units' messages) counts against its delay.
 type Ticker interface {
 	// LiveUnit marks unit as live: its rows may be released on processing time.
 	LiveUnit(unit string)
@@ -49,4 +52,20 @@ type Ticker interface {
 // runner asks it about every unit of a run to tell Tickers which units are live.
 type LiveSource interface {
 	Live(unit string) bool
+}
+
+type arrivalKey struct{}
+
+// WithArrival returns ctx noting t as the time the batch handled with it was
+// emitted by its source. The runner gives Apply such a context for every
+// batch a source emits (the emits and ticks it leads to downstream carry it
+// too, unchanged).
+func WithArrival(ctx context.Context, t time.Time) context.Context {
+	return context.WithValue(ctx, arrivalKey{}, t)
+}
+
+// Arrival returns the time WithArrival noted in ctx, and false if none.
+func Arrival(ctx context.Context) (time.Time, bool) {
+	t, ok := ctx.Value(arrivalKey{}).(time.Time)
+	return t, ok
 }

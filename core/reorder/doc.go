@@ -44,7 +44,10 @@
 //	event time <= now + max over the key's rows of (event time − arrival) − max_delay
 //
 // and a live key whose last row arrived flush_timeout or more ago is released
-// whole (in count mode too), as the ASI server does.
+// whole (in count mode too), as the ASI server does. A row's arrival is when
+// the source emitted it (core.Arrival, which the runner sets), or when Apply
+// got it if nothing says: time spent queued before the transform, behind a
+// burst of other devices' messages, counts against max_delay.
 //
 // A row of a live unit thus leaves at most max_delay (plus a tick) after it
 // arrives, whatever its successors do, and a row arriving after newer rows

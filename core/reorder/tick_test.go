@@ -19,6 +19,7 @@ func TestTick(t *testing.T) {
 		apply string        // items applied to both units ("" : a Tick)
 		want  string        // d1's rows out after the step
 		pos   string        // d1's positions out after the step ("-": none)
+		lag   time.Duration // the applied rows arrived this long before the clock (core.Arrival)
 	}
 	tests := []struct {
 		name     string
@@ -31,12 +32,12 @@ func TestTick(t *testing.T) {
 			name: "watermark moves with the wall clock between messages",
 			cfg:  func(c *Config) { c.MaxDelay = 2 * time.Second },
 			steps: []step{
-				{0, "1000:a", "", "-"},
-				{time.Second, "2000:b", "", "-"},
-				{1500 * time.Millisecond, "", "", "-"},
-				{2 * time.Second, "", "1000:a", "0"},
-				{2900 * time.Millisecond, "", "1000:a", "-"},
-				{3 * time.Second, "", "1000:a 2000:b", "1"},
+				{0, "1000:a", "", "-", 0},
+				{time.Second, "2000:b", "", "-", 0},
+				{1500 * time.Millisecond, "", "", "-", 0},
+				{2 * time.Second, "", "1000:a", "0", 0},
+				{2900 * time.Millisecond, "", "1000:a", "-", 0},
+				{3 * time.Second, "", "1000:a 2000:b", "1", 0},
 			},
 			counts: map[string]int64{},
 		},
@@ -44,12 +45,12 @@ func TestTick(t *testing.T) {
 			name: "out-of-order message still in time is sorted in",
 			cfg:  func(c *Config) { c.MaxDelay = 2 * time.Second },
 			steps: []step{
-				{0, "1000:a", "", "-"},
-				{2 * time.Second, "3000:c", "1000:a", "0"},
-				{2010 * time.Millisecond, "2000:b", "1000:a", "-"}, // just after its successor
-				{2990 * time.Millisecond, "", "1000:a", "-"},
-				{3 * time.Second, "", "1000:a 2000:b", "-"}, // 3000:c still held: no position yet
-				{4 * time.Second, "", "1000:a 2000:b 3000:c", "2"},
+				{0, "1000:a", "", "-", 0},
+				{2 * time.Second, "3000:c", "1000:a", "0", 0},
+				{2010 * time.Millisecond, "2000:b", "1000:a", "-", 0}, // just after its successor
+				{2990 * time.Millisecond, "", "1000:a", "-", 0},
+				{3 * time.Second, "", "1000:a 2000:b", "-", 0}, // 3000:c still held: no position yet
+				{4 * time.Second, "", "1000:a 2000:b 3000:c", "2", 0},
 			},
 			counts: map[string]int64{},
 		},
@@ -57,11 +58,21 @@ func TestTick(t *testing.T) {
 			name: "a successor arriving late does not hold a row past max_delay after its arrival",
 			cfg:  func(c *Config) { c.MaxDelay = 2 * time.Second },
 			steps: []step{
-				{0, "1000:a", "", "-"},
-				{1500 * time.Millisecond, "2000:b", "", "-"}, // 500ms behind its time
-				{1990 * time.Millisecond, "", "", "-"},
-				{2 * time.Second, "", "1000:a", "0"},
-				{3 * time.Second, "", "1000:a 2000:b", "1"},
+				{0, "1000:a", "", "-", 0},
+				{1500 * time.Millisecond, "2000:b", "", "-", 0}, // 500ms behind its time
+				{1990 * time.Millisecond, "", "", "-", 0},
+				{2 * time.Second, "", "1000:a", "0", 0},
+				{3 * time.Second, "", "1000:a 2000:b", "1", 0},
+			},
+			counts: map[string]int64{},
+		},
+		{
+			name: "max_delay runs from the rows' arrival at the source, not from Apply",
+			cfg:  func(c *Config) { c.MaxDelay = 2 * time.Second },
+			steps: []step{
+				{300 * time.Millisecond, "1000:a", "", "-", 300 * time.Millisecond}, // queued 300ms
+				{1990 * time.Millisecond, "", "", "-", 0},
+				{2 * time.Second, "", "1000:a", "0", 0},
 			},
 			counts: map[string]int64{},
 		},
@@ -69,9 +80,9 @@ func TestTick(t *testing.T) {
 			name: "a row older than those a tick released is late",
 			cfg:  func(c *Config) { c.MaxDelay = time.Second },
 			steps: []step{
-				{0, "5000:e", "", "-"},
-				{1500 * time.Millisecond, "", "5000:e", "0"},
-				{1600 * time.Millisecond, "4000:late 6000:f", "5000:e", "-"},
+				{0, "5000:e", "", "-", 0},
+				{1500 * time.Millisecond, "", "5000:e", "0", 0},
+				{1600 * time.Millisecond, "4000:late 6000:f", "5000:e", "-", 0},
 			},
 			counts:   map[string]int64{"reorder.late": 1, "reorder.dead_lettered": 1},
 			wantLate: 1,
@@ -80,9 +91,9 @@ func TestTick(t *testing.T) {
 			name: "flush_timeout releases a quiet key on the wall clock (count mode)",
 			cfg:  func(c *Config) { c.BufferSize = 5; c.FlushTimeout = 3 * time.Second },
 			steps: []step{
-				{0, "2000:b 1000:a", "", "-"},
-				{2900 * time.Millisecond, "", "", "-"},
-				{3 * time.Second, "", "1000:a 2000:b", "0"},
+				{0, "2000:b 1000:a", "", "-", 0},
+				{2900 * time.Millisecond, "", "", "-", 0},
+				{3 * time.Second, "", "1000:a 2000:b", "0", 0},
 			},
 			counts: map[string]int64{"reorder.timed_out": 2},
 		},
@@ -101,8 +112,12 @@ func TestTick(t *testing.T) {
 			for i, s := range tt.steps {
 				now = start.Add(s.at)
 				if s.apply != "" {
+					actx := ctx
+					if s.lag != 0 {
+						actx = core.WithArrival(ctx, now.Add(-s.lag))
+					}
 					for _, u := range []string{"d1", "d2"} {
-						if err := tr.Apply(ctx, msgs(t, mem, u, i, s.apply), c.emit); err != nil {
+						if err := tr.Apply(actx, msgs(t, mem, u, i, s.apply), c.emit); err != nil {
 							t.Fatal(err)
 						}
 					}

@@ -254,9 +254,12 @@ func (t *Transform) Apply(ctx context.Context, b core.Batch, emit core.Emit) err
 		return t.emitUnits(ctx, []*unitState{u}, emit)
 	}
 	touched := []*unitState{u}
-	var now time.Time
+	var now time.Time // the rows' arrival, for a live unit
 	if u.live {
-		now = t.clock()
+		var ok bool
+		if now, ok = core.Arrival(ctx); !ok {
+			now = t.clock()
+		}
 	}
 	for i := range n {
 		ts, ok := times(i)
