@@ -129,13 +129,19 @@
 // bench_test.go measures a replay and a loopback export of a million steps
 // check-ins into zstd Parquet, each in a process of its own for its peak RSS,
 // reporting check-ins per second of wall and of CPU time and the processor
-// time the pipeline left idle. The replay of a zstd archive costs 2.3-2.6
-// CPU-s per million check-ins: about 0.4 decompressing the archive, 0.6
-// decoding, 0.3 exporting (appends, deduplication), 0.85 the Parquet sink
-// (0.65 of it zstd) and the rest the runtime; a gzip archive adds 0.6 to
-// decompress. Both cores are busy but for 3-10% of the run, so two cores
-// replay 0.75-0.85 M check-ins/s at best (0.80 M/s measured on the shared
-// machine), short of the 1 M/s. The loopback export (0.52-0.55 M/s,
+// time the pipeline left idle. The replay of a zstd archive into Parquet with
+// the sink's default encodings costs 2.3-2.6 CPU-s per million check-ins:
+// about 0.4 decompressing the archive, 0.6 decoding, 0.3 exporting (appends,
+// deduplication), 0.85 the Parquet sink (0.65 of it zstd, 0.27 of that the
+// eight double columns) and the rest the runtime (the garbage collector
+// 0.15-0.2: some twenty collections of a live heap of 70 MB); a gzip
+// archive adds 0.6 to decompress. With the sink's integer_encoding: delta
+// and float_encoding: byte_stream_split (the zstd+delta+split benchmark),
+// zstd skips the doubles' noisy bytes and searches a third of the
+// timestamps' and the replay costs 1.9-2.0 CPU-s per million, for files 4%
+// larger than the defaults' (75 MiB against 72): two cores then
+// replay 0.8-0.95 M check-ins/s on the shared machine, against the issue's
+// 1 M/s, leaving 2-3% of their time idle. The loopback export (0.52-0.55 M/s,
 // goal 0.4) waits for the emulator, which shares the two cores, a tenth of
 // its processor time.
 package azumio
