@@ -308,3 +308,67 @@ func TestRunDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestRunMetricsAddrLiveEvents scrapes etl_events_total of a running `etl run
+// --metrics-addr` while rows are still coming: the components' counts (here
+// reorder's late rows: its time column is random) show as they grow, not
+// only once the run ends.
+func TestRunMetricsAddrLiveEvents(t *testing.T) {
+	dir := t.TempDir()
+	// 2 units at 5,000 rows/s each: about 4 s, time enough to scrape.
+	pipeline := strings.Replace(smallPipeline, "rows: 1000, batch_size: 300", "rows: 20000, batch_size: 500, rate: 5000", 1)
+	pipeline = strings.Replace(pipeline, "sinks:", "transforms:\n  - plugin: reorder\n    config: { time: value, buffer_size: 1, late: drop }\nsinks:", 1)
+	writeFile(t, dir, "p.yaml", pipeline)
+	cmd := etlCmd(t, dir, "run", "--progress", "none", "--metrics-addr", "127.0.0.1:0", "p.yaml")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stderr)
+	var url string
+	for sc.Scan() {
+		if _, after, ok := strings.Cut(sc.Text(), "metrics on "); ok {
+			url = after
+			break
+		}
+	}
+	go io.Copy(io.Discard, stderr)
+	if url == "" {
+		t.Fatal("etl run did not say where its metrics are")
+	}
+	value := func(body, metric string) float64 {
+		for line := range strings.Lines(body) {
+			if rest, ok := strings.CutPrefix(line, metric+" "); ok {
+				v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+				if err != nil {
+					t.Fatalf("%s: %v", metric, err)
+				}
+				return v
+			}
+		}
+		return 0
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatalf("the run ended before /metrics showed its events: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		late := value(string(body), `etl_events_total{name="reorder.late",pipeline="small"}`)
+		rows := value(string(body), `etl_rows_total{pipeline="small",stream="generate"}`)
+		if late > 0 && rows+late < 40000 {
+			break // counted while rows were still coming
+		}
+		if rows+late >= 40000 || time.Now().After(deadline) {
+			t.Fatalf("no reorder.late in /metrics while the run went (%g late, %g rows):\n%s", late, rows, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -147,6 +147,7 @@ func runPipeline(ctx context.Context, sig *os.Signal, cmd *cobra.Command, g *glo
 	disp := startDisplay(f.progress, prog, log)
 	if f.metrics != nil {
 		f.metrics.Start(pl.Pipeline.Name, prog)
+		f.metrics.StartCounters(pl.Pipeline.Name, pl.Counters())
 	}
 	sum, runErr := pl.Run(ctx, core.RunOptions{Store: store, Units: f.units, Progress: prog})
 	disp.stop()

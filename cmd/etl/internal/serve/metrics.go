@@ -36,20 +36,28 @@ type Metrics struct {
 
 	errors      *prometheus.CounterVec // pipeline, kind (unit, run)
 	deadLetters *prometheus.CounterVec // pipeline
-	counts      *prometheus.CounterVec // pipeline, name: the runs' core.Counters
 	runs        *prometheus.CounterVec // pipeline, trigger, result
 	duration    *prometheus.HistogramVec
 	lag         *prometheus.GaugeVec   // pipeline, unit
 	events      *prometheus.CounterVec // receiver, pipeline, result
 	pending     *prometheus.GaugeVec   // pipeline
 
-	// Rows, batches, bytes, retries and rate-limit waits are the counts of
-	// finished runs plus those of running ones (their live Progress), so that
-	// a long run shows on /metrics while it goes; see Collect.
-	mu      sync.Mutex
-	streams map[[2]string]core.StreamCount // pipeline, stream: finished runs
-	waits   map[string][2]int64            // pipeline: retries, rate-limit waits of finished runs
-	live    map[string]*core.Progress      // pipeline: the running run's counters
+	// Rows, batches, bytes, retries, rate-limit waits and the components'
+	// events are the counts of finished runs plus those of running ones
+	// (their live Progress, and their plan's Counters since the run began),
+	// so that a long run shows on /metrics while it goes; see Collect.
+	mu         sync.Mutex
+	streams    map[[2]string]core.StreamCount // pipeline, stream: finished runs
+	waits      map[string][2]int64            // pipeline: retries, rate-limit waits of finished runs
+	counts     map[[2]string]int64            // pipeline, name: core.Counters of finished runs
+	live       map[string]*core.Progress      // pipeline: the running run's counters
+	liveEvents map[string]liveCounters        // pipeline: the running run's plan's Counters
+}
+
+// liveCounters are a running plan's Counters and their values as its run began.
+type liveCounters struct {
+	c    *core.Counters
+	base map[string]int64
 }
 
 var (
@@ -58,6 +66,7 @@ var (
 	descBytes     = prometheus.NewDesc("etl_bytes_total", "Arrow buffer bytes written to the sinks.", []string{"pipeline", "stream"}, nil)
 	descRetries   = prometheus.NewDesc("etl_retries_total", "Transient errors retried after a backoff.", []string{"pipeline"}, nil)
 	descRateWaits = prometheus.NewDesc("etl_rate_limit_waits_total", "Waits for an API rate limit.", []string{"pipeline"}, nil)
+	descEvents    = prometheus.NewDesc("etl_events_total", "Events the components counted, by name: live-stream gaps (asi.gaps) and reconnects, late, dead-lettered, duplicate and timed-out rows of reorder (reorder.late ...) (running runs included).", []string{"pipeline", "name"}, nil)
 )
 
 // progressCollector reports the counters that combine finished and running runs.
@@ -69,6 +78,7 @@ func (c progressCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descBytes
 	ch <- descRetries
 	ch <- descRateWaits
+	ch <- descEvents
 }
 
 func (c progressCollector) Collect(ch chan<- prometheus.Metric) {
@@ -87,7 +97,16 @@ func (c progressCollector) Collect(ch chan<- prometheus.Metric) {
 		t := waits[name]
 		waits[name] = [2]int64{t[0] + r, t[1] + w}
 	}
+	events := maps.Clone(m.counts)
+	for name, lc := range m.liveEvents {
+		for k, v := range lc.c.Snapshot() {
+			events[[2]string{name, k}] += v - lc.base[k]
+		}
+	}
 	m.mu.Unlock()
+	for k, n := range events {
+		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(n), k[0], k[1])
+	}
 	for k, s := range streams {
 		ch <- prometheus.MustNewConstMetric(descRows, prometheus.CounterValue, float64(s.Rows), k[0], k[1])
 		ch <- prometheus.MustNewConstMetric(descBatches, prometheus.CounterValue, float64(s.Batches), k[0], k[1])
@@ -102,7 +121,8 @@ func (c progressCollector) Collect(ch chan<- prometheus.Metric) {
 // NewMetrics returns metrics registered on a new registry.
 func NewMetrics() *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(), streams: map[[2]string]core.StreamCount{}, waits: map[string][2]int64{}, live: map[string]*core.Progress{},
+		reg: prometheus.NewRegistry(), streams: map[[2]string]core.StreamCount{}, waits: map[string][2]int64{},
+		counts: map[[2]string]int64{}, live: map[string]*core.Progress{}, liveEvents: map[string]liveCounters{},
 	}
 	cv := func(name, help string, labels ...string) *prometheus.CounterVec {
 		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "etl", Name: name, Help: help}, labels)
@@ -111,7 +131,6 @@ func NewMetrics() *Metrics {
 	}
 	m.errors = cv("errors_total", "Failed units (kind=unit) and failed runs (kind=run).", "pipeline", "kind")
 	m.deadLetters = cv("dead_letters_total", "Rows sent to the dead-letter file.", "pipeline")
-	m.counts = cv("events_total", "Events the components counted in finished runs, by name: live-stream gaps (asi.gaps) and reconnects, late, dead-lettered, duplicate and timed-out rows of reorder (reorder.late ...).", "pipeline", "name")
 	m.runs = cv("runs_total", "Runs by trigger (schedule, webhook, run) and result (ok, units_failed, failed, interrupted).", "pipeline", "trigger", "result")
 	m.events = cv("webhook_events_total", "Webhook calls by receiver and result.", "receiver", "pipeline", "result")
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -161,6 +180,17 @@ func (m *Metrics) Start(pipeline string, prog *core.Progress) {
 	m.mu.Unlock()
 }
 
+// StartCounters shows, in etl_events_total, what the components add to c (the
+// running plan's Counters, core.Plan.Counters) from now until ObserveRun
+// records the run, whose Summary.Counts then take over. Call it just before
+// the run starts, with Start.
+func (m *Metrics) StartCounters(pipeline string, c *core.Counters) {
+	lc := liveCounters{c: c, base: c.Snapshot()}
+	m.mu.Lock()
+	m.liveEvents[pipeline] = lc
+	m.mu.Unlock()
+}
+
 // ObserveRun adds a finished run to the counters (and ends its Start).
 func (m *Metrics) ObserveRun(r Run) {
 	result := "ok"
@@ -186,9 +216,6 @@ func (m *Metrics) ObserveRun(r Run) {
 		}
 		m.mu.Unlock()
 		m.deadLetters.WithLabelValues(r.Pipeline).Add(float64(s.DeadLetters))
-		for name, n := range s.Counts {
-			m.counts.WithLabelValues(r.Pipeline, name).Add(float64(n))
-		}
 		for u, at := range r.Asked {
 			if _, failed := s.Failed[u]; !failed && !s.Interrupted {
 				m.lag.WithLabelValues(r.Pipeline, u).Set(r.Ended.Sub(at).Seconds())
@@ -196,6 +223,12 @@ func (m *Metrics) ObserveRun(r Run) {
 		}
 	}
 	m.mu.Lock()
+	if r.Summary != nil {
+		for name, n := range r.Summary.Counts {
+			m.counts[[2]string{r.Pipeline, name}] += n
+		}
+	}
+	delete(m.liveEvents, r.Pipeline)
 	if r.Progress != nil {
 		retries, rate := r.Progress.Waits()
 		t := m.waits[r.Pipeline]

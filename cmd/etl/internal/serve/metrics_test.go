@@ -64,3 +64,40 @@ func TestListenMetrics(t *testing.T) {
 		t.Errorf("healthz: got %d, want 200", code)
 	}
 }
+
+// TestMetricsLiveEvents: while a run goes, etl_events_total shows what its
+// plan's Counters gained since the run began (not what earlier runs of the
+// plan counted, already in); once the run is observed its summary takes over,
+// counted once.
+func TestMetricsLiveEvents(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := NewMetrics()
+	addr, err := ListenMetrics(ctx, "127.0.0.1:0", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &core.Counters{}
+	c.Add("asi.gaps", 5) // an earlier run of the plan, observed below
+	m.ObserveRun(Run{Pipeline: "p", Trigger: "run", Summary: &core.Summary{Counts: map[string]int64{"asi.gaps": 5}}})
+	prog := core.NewProgress()
+	m.Start("p", prog)
+	m.StartCounters("p", c)
+	c.Add("asi.gaps", 2)
+	c.Add("reorder.late", 1)
+	scrape := func(when string, want ...string) {
+		t.Helper()
+		got := body(t, "http://"+addr+"/metrics")
+		for _, w := range want {
+			if !strings.Contains(got, w+"\n") {
+				t.Errorf("%s: /metrics lacks %q", when, w)
+			}
+		}
+	}
+	scrape("during the run", `etl_events_total{name="asi.gaps",pipeline="p"} 7`, `etl_events_total{name="reorder.late",pipeline="p"} 1`)
+	c.Add("reorder.late", 1)
+	m.ObserveRun(Run{Pipeline: "p", Trigger: "run", Progress: prog,
+		Summary: &core.Summary{Counts: map[string]int64{"asi.gaps": 2, "reorder.late": 2}}})
+	c.Add("reorder.late", 10) // after the run: no longer shown
+	scrape("after the run", `etl_events_total{name="asi.gaps",pipeline="p"} 7`, `etl_events_total{name="reorder.late",pipeline="p"} 2`)
+}
