@@ -21,6 +21,9 @@ const (
 	MaxConcurrency     = 1024
 	DefaultCommitEvery = time.Minute
 	MinCommitEvery     = time.Second
+	// MinTick and MaxTick bound a pipeline file's tick (see Pipeline.Tick).
+	MinTick = time.Millisecond
+	MaxTick = time.Minute
 	// ExternalPrefix starts the plugin name of an external plugin: "external:PATH".
 	ExternalPrefix = "external:"
 )
@@ -35,6 +38,7 @@ type pipelineFile struct {
 	Name        *string           `yaml:"name"`
 	State       *string           `yaml:"state"`
 	Concurrency *int              `yaml:"concurrency"`
+	Tick        *time.Duration    `yaml:"tick"`
 	Commit      commitSection     `yaml:"commit"`
 	DeadLetter  deadLetterSection `yaml:"dead_letter"`
 	Source      *componentSection `yaml:"source"`
@@ -183,6 +187,12 @@ func (v *validator) pipeline(pf *pipelineFile) *Pipeline {
 			v.errorf("commit.interval", "must be at least %s, got %s", MinCommitEvery, *iv)
 		}
 		p.Commit.Interval = *iv
+	}
+	if pf.Tick != nil && !v.failed("tick") {
+		if t := *pf.Tick; t < MinTick || t > MaxTick {
+			v.errorf("tick", "must be between %s and %s, got %s", MinTick, MaxTick, t)
+		}
+		p.Tick = *pf.Tick
 	}
 	if pf.Commit.Rows < 0 {
 		v.errorf("commit.rows", "must not be negative, got %d", pf.Commit.Rows)

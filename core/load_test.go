@@ -191,7 +191,7 @@ var badPipelines = map[string][]string{
 		"comments-only.yaml:1:1: empty pipeline file (want version, name, source and sinks)",
 	},
 	"not-a-mapping.yaml": {
-		"not-a-mapping.yaml:1:1: want a mapping with keys version, name, state, concurrency, commit, dead_letter, source, transforms, sinks, got a list",
+		"not-a-mapping.yaml:1:1: want a mapping with keys version, name, state, concurrency, tick, commit, dead_letter, source, transforms, sinks, got a list",
 	},
 	"syntax-indent.yaml": {
 		"syntax-indent.yaml:4:11: invalid YAML: mapping value is not allowed in this context",
@@ -225,7 +225,7 @@ var badPipelines = map[string][]string{
 	},
 	"unknown-top-key.yaml": {
 		"unknown-top-key.yaml:1:1: sinks: missing (at least one sink is required)",
-		"unknown-top-key.yaml:6:1: sink: unknown key (known keys: version, name, state, concurrency, commit, dead_letter, source, transforms, sinks)",
+		"unknown-top-key.yaml:6:1: sink: unknown key (known keys: version, name, state, concurrency, tick, commit, dead_letter, source, transforms, sinks)",
 	},
 	"concurrency-zero.yaml": {
 		"concurrency-zero.yaml:3:14: concurrency: must be between 1 and 1024, got 0",

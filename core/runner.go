@@ -119,8 +119,9 @@ type RunOptions struct {
 	// of its own scope. Unit positions are shared and revision-checked as ever.
 	Scope string
 	// Tick is how often transforms that implement Ticker are ticked in a run
-	// with live units (default 10ms; negative: never, and no unit is live for
-	// them). Each tick costs a pass over the keys they hold rows of.
+	// with live units (default: the pipeline file's tick, else DefaultTick;
+	// negative: never, and no unit is live for them). Each tick costs a pass
+	// over the keys they hold rows of.
 	Tick time.Duration
 }
 
@@ -360,7 +361,7 @@ func (r *runState) run(ctx, bg context.Context, conc int, sum *Summary) error {
 	defer ticker.Stop()
 	var ticks <-chan time.Time // nil: no transform needs processing-time ticks
 	if tickers := r.liveTickers(units); len(tickers) > 0 {
-		t := time.NewTicker(cmp.Or(r.opts.Tick, DefaultTick))
+		t := time.NewTicker(cmp.Or(r.opts.Tick, pl.Pipeline.Tick, DefaultTick))
 		defer t.Stop()
 		ticks = t.C
 	}

@@ -818,3 +818,67 @@ func TestRunTransformFailureCommitsNothingMore(t *testing.T) {
 		t.Errorf("unit a has a saved state %s after the failed run", raw)
 	}
 }
+
+// A pipeline file's tick sets the run's (RunOptions.Tick, if set, wins); out
+// of range or not a duration, it is an error at its place in the file.
+func TestPipelineTick(t *testing.T) {
+	file := func(tick string) []byte {
+		return []byte("version: 1\nname: p\n" + tick + "source: {plugin: test-src}\nsinks: [{plugin: test-sink, config: {path: ./out}}]\n")
+	}
+	for _, tc := range []struct {
+		tick string
+		want time.Duration
+		err  string
+	}{
+		{"", 0, ""},
+		{"tick: 5ms\n", 5 * time.Millisecond, ""},
+		{"tick: 0s\n", 0, "p.yaml:3:7: tick: must be between 1ms and 1m0s, got 0s"},
+		{"tick: 2m\n", 0, "p.yaml:3:7: tick: must be between 1ms and 1m0s, got 2m0s"},
+		{"tick: often\n", 0, "p.yaml:3:7: tick: "},
+	} {
+		p, err := ParsePipeline("p.yaml", file(tc.tick), func(string) (string, bool) { return "", false })
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%q: %v", tc.tick, err)
+		case tc.err != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.err)):
+			t.Errorf("%q: got error %v, want %q...", tc.tick, err, tc.err)
+		case err == nil && p.Tick != tc.want:
+			t.Errorf("%q: got tick %s, want %s", tc.tick, p.Tick, tc.want)
+		}
+	}
+
+	// The run ticks at the file's pace: a 40ms tick releases the live
+	// unit's rows no sooner than 40ms after they were read.
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	src := &seqSource{mem: mem, units: []string{"live/a"}, rows: 1000, batch: 100, block: make(chan struct{})}
+	sink := newMemSink()
+	pl := newTestPlan(t, liveSeq{src}, sink)
+	pl.Pipeline.Tick = 40 * time.Millisecond
+	pl.counters = &Counters{}
+	released := make(chan struct{})
+	h := &tickHolder{counters: pl.counters, released: released}
+	pl.Transforms = []Transform{h}
+	pl.Pipeline.Transforms = []Component{{Plugin: "hold", Path: "transforms[0]"}}
+	store := openStore(t, pl)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	finished := make(chan error)
+	start := time.Now()
+	go func() {
+		_, err := pl.Run(ctx, RunOptions{Store: store})
+		finished <- err
+	}()
+	select {
+	case <-released:
+		if d := time.Since(start); d < 40*time.Millisecond {
+			t.Errorf("first tick after %s, want >= the file's 40ms", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("no tick released the live unit's rows")
+	}
+	cancel()
+	if err := <-finished; err != nil {
+		t.Fatal(err)
+	}
+}

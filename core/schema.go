@@ -201,6 +201,11 @@ func PipelineSchema() ([]byte, error) {
 					map[string]any{"$ref": "#/$defs/env"},
 				},
 			},
+			"tick": map[string]any{
+				"description": "how often, in a run with live units, transforms that release rows on processing time (reorder) are ticked: their release's resolution (1ms to 1m)",
+				"default":     DefaultTick.String(),
+				"$ref":        "#/$defs/duration",
+			},
 			"commit": map[string]any{
 				"description":          "when the runner commits besides the end of the run and the sinks' own rolls",
 				"type":                 "object",
