@@ -339,6 +339,15 @@ func (p *page) known(it *item, k int, val []byte, plain bool) {
 	}
 }
 
+// knownNumber records known member k of the check-in being scanned, the
+// number n read from val, as known does val.
+func (p *page) knownNumber(it *item, k int, n number, val []byte) {
+	it.present |= 1 << k
+	if p.direct && !directNumber(&p.typed.Checkins[len(p.typed.Checkins)-1], k, n, val) {
+		p.direct = false
+	}
+}
+
 // keyGuess is the key of the member at some position in the check-in
 // scanned last: its text in quotes, and its known member (-1: none).
 // Check-ins rendered by one serializer have their members in one order, so
@@ -427,7 +436,7 @@ func (p *page) scanCheckinFast(it *item) bool {
 			return false
 		}
 		vs := i
-		plain := false
+		plain, done := false, false
 		switch c := b[i]; {
 		case c == '"':
 			// Printable ASCII up to the closing quote, the usual string,
@@ -468,18 +477,33 @@ func (p *page) scanCheckinFast(it *item) bool {
 			}
 		case c == '{':
 			return false
+		case k >= 0 && (c == '-' || c-'0' <= 9):
+			// A known member's number is converted as it is read: one
+			// pass over its digits instead of two (measured: 3% less
+			// CPU in BenchmarkDecodePage, 0.55 -> 0.535 µs a check-in).
+			// A number followed by anything but the end of a value goes
+			// the general way.
+			if num, l, ok := scanNumber(b[i:]); ok && i+l < n && valueStop[b[i+l]] {
+				i += l
+				p.knownNumber(it, k, num, b[vs:i])
+				done = true
+				break
+			}
+			fallthrough
 		default:
 			for i < n && !valueStop[b[i]] {
 				i++
 			}
 		}
-		if i < 0 || i >= n || i == vs {
-			return false
-		}
-		if k >= 0 {
-			p.known(it, k, b[vs:i], plain)
-		} else {
-			p.member(it, key, b[vs:i])
+		if !done {
+			if i < 0 || i >= n || i == vs {
+				return false
+			}
+			if k >= 0 {
+				p.known(it, k, b[vs:i], plain)
+			} else {
+				p.member(it, key, b[vs:i])
+			}
 		}
 		for i < n && isSpace(b[i]) {
 			i++

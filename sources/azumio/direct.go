@@ -38,36 +38,6 @@ func (p *page) directValue(c *checkinJSON, k int, val []byte, plain bool) bool {
 		return directString(val, plain, &c.UserID)
 	case kClientID:
 		return directString(val, plain, &c.ClientID)
-	case kVersion:
-		return directInt(val, &c.Version)
-	case kTimestamp:
-		return directInt(val, &c.Timestamp)
-	case kCreated:
-		return directInt(val, &c.Created)
-	case kModified:
-		return directInt(val, &c.Modified)
-	case kStart:
-		return directInt(val, &c.Start)
-	case kEnd:
-		return directInt(val, &c.End)
-	case kPrivacy:
-		return directInt(val, &c.Privacy)
-	case kTimezone:
-		return directFloat(val, &c.Timezone)
-	case kValue:
-		return directFloat(val, &c.Value)
-	case kSteps:
-		return directFloat(val, &c.Steps)
-	case kDistance:
-		return directFloat(val, &c.Distance)
-	case kActiveDuration:
-		return directFloat(val, &c.ActiveDuration)
-	case kCalories:
-		return directFloat(val, &c.Calories)
-	case kWalkCalories:
-		return directFloat(val, &c.WalkCalories)
-	case kBasalCalories:
-		return directFloat(val, &c.BasalCalories)
 	case kLive:
 		switch string(val) {
 		case "true":
@@ -81,7 +51,46 @@ func (p *page) directValue(c *checkinJSON, k int, val []byte, plain bool) bool {
 	case kPrivacyGroups:
 		return p.directStrings(val, &c.PrivacyGroups)
 	}
-	return false
+	n, ok := parseNumber(val)
+	return ok && directNumber(c, k, n, val)
+}
+
+// directNumber converts the number n, read from raw, into member k of c, as
+// directValue does raw, for the scanner that reads numbers as it scans them.
+func directNumber(c *checkinJSON, k int, n number, raw []byte) bool {
+	switch k {
+	case kVersion:
+		return intOf(n, raw, &c.Version)
+	case kTimestamp:
+		return intOf(n, raw, &c.Timestamp)
+	case kCreated:
+		return intOf(n, raw, &c.Created)
+	case kModified:
+		return intOf(n, raw, &c.Modified)
+	case kStart:
+		return intOf(n, raw, &c.Start)
+	case kEnd:
+		return intOf(n, raw, &c.End)
+	case kPrivacy:
+		return intOf(n, raw, &c.Privacy)
+	case kTimezone:
+		return floatOf(n, raw, &c.Timezone)
+	case kValue:
+		return floatOf(n, raw, &c.Value)
+	case kSteps:
+		return floatOf(n, raw, &c.Steps)
+	case kDistance:
+		return floatOf(n, raw, &c.Distance)
+	case kActiveDuration:
+		return floatOf(n, raw, &c.ActiveDuration)
+	case kCalories:
+		return floatOf(n, raw, &c.Calories)
+	case kWalkCalories:
+		return floatOf(n, raw, &c.WalkCalories)
+	case kBasalCalories:
+		return floatOf(n, raw, &c.BasalCalories)
+	}
+	return false // a number where the contract has a string, bool or list
 }
 
 // plainString returns the text of the JSON string raw when it needs no
@@ -139,6 +148,13 @@ type number struct {
 // parseNumber reads raw as a number in JSON's grammar; ok is false for
 // anything else.
 func parseNumber(raw []byte) (n number, ok bool) {
+	n, end, ok := scanNumber(raw)
+	return n, ok && end == len(raw)
+}
+
+// scanNumber reads the number in JSON's grammar that raw starts with and
+// returns it and where it ends; ok is false if raw does not start with one.
+func scanNumber(raw []byte) (n number, end int, ok bool) {
 	i, l := 0, len(raw)
 	if i < l && raw[i] == '-' {
 		n.neg = true
@@ -151,7 +167,7 @@ func parseNumber(raw []byte) (n number, ok bool) {
 		mant = mant*10 + uint64(raw[i]-'0')
 	}
 	if i == d || raw[d] == '0' && i-d > 1 {
-		return n, false
+		return n, i, false
 	}
 	digits := i - d
 	n.integer = true
@@ -163,7 +179,7 @@ func parseNumber(raw []byte) (n number, ok bool) {
 			mant = mant*10 + uint64(raw[i]-'0')
 		}
 		if i == d {
-			return n, false
+			return n, i, false
 		}
 		digits += i - d
 		n.exp10 = -(i - d)
@@ -184,21 +200,21 @@ func parseNumber(raw []byte) (n number, ok bool) {
 			}
 		}
 		if i == d {
-			return n, false
+			return n, i, false
 		}
 		if neg {
 			e = -e
 		}
 		n.exp10 += e
 	}
-	return n, i == l
+	return n, i, true
 }
 
-// directInt converts an integer. Up to 18 digits the digits are the value;
-// longer ones go through strconv, which says whether they fit.
-func directInt(raw []byte, dst *int64) bool {
-	n, ok := parseNumber(raw)
-	if !ok || !n.integer {
+// intOf converts n, read from raw, to an integer. Up to 18 digits the
+// digits are the value; longer ones go through strconv, which says whether
+// they fit.
+func intOf(n number, raw []byte, dst *int64) bool {
+	if !n.integer {
 		return false
 	}
 	if n.digits <= 18 {
@@ -221,16 +237,13 @@ func directInt(raw []byte, dst *int64) bool {
 var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
 	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
-// directFloat converts a number. When its digits (at most 15, so below 2^53)
-// and the power of ten are both exact float64s, one multiplication or division
-// is the correctly rounded value (Clinger's fast path, which strconv takes too);
-// anything else goes through strconv.ParseFloat. Measured: strconv was 0.14
-// CPU-s of the 1 M check-ins replay, mostly its general entry.
-func directFloat(raw []byte, dst *float64) bool {
-	n, ok := parseNumber(raw)
-	if !ok {
-		return false
-	}
+// floatOf converts n, read from raw, to a float64. When its digits (at
+// most 15, so below 2^53) and the power of ten are both exact float64s, one
+// multiplication or division is the correctly rounded value (Clinger's fast
+// path, which strconv takes too); anything else goes through
+// strconv.ParseFloat. Measured: strconv was 0.14 CPU-s of the 1 M
+// check-ins replay, mostly its general entry.
+func floatOf(n number, raw []byte, dst *float64) bool {
 	if n.digits <= 15 && n.exp10 >= -22 && n.exp10 <= 22 {
 		f := float64(n.mant)
 		if n.exp10 < 0 {

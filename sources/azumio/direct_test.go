@@ -128,16 +128,21 @@ func TestDirectNumbersMatchStrconv(t *testing.T) {
 	}
 	for _, s := range cases {
 		raw := []byte(s)
+		parsed, grammar := parseNumber(raw)
+		// The scanner's form: the number followed by what ends it.
+		pre, end, ok := scanNumber(append(raw[:len(raw):len(raw)], ','))
+		if grammar && (!ok || end != len(raw) || pre != parsed) || !grammar && ok && end == len(raw) {
+			t.Errorf("scanNumber(%q,): got %+v, end %d, %v; parseNumber got %+v, %v", s, pre, end, ok, parsed, grammar)
+		}
 		var gotF float64
-		gotOK := len(raw) > 0 && directFloat(raw, &gotF)
+		gotOK := len(raw) > 0 && grammar && floatOf(parsed, raw, &gotF)
 		wantF, err := strconv.ParseFloat(s, 64)
-		_, grammar := parseNumber(raw)
 		wantOK := err == nil && grammar
 		if gotOK != wantOK || (wantOK && math.Float64bits(gotF) != math.Float64bits(wantF)) {
 			t.Errorf("float %q: got %v %v, want %v %v", s, gotF, gotOK, wantF, wantOK)
 		}
 		var gotI int64
-		gotOK = len(raw) > 0 && directInt(raw, &gotI)
+		gotOK = len(raw) > 0 && grammar && intOf(parsed, raw, &gotI)
 		wantI, err := strconv.ParseInt(s, 10, 64)
 		wantOK = err == nil && grammar
 		if gotOK != wantOK || gotI != wantI && wantOK {
