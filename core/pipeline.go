@@ -24,8 +24,7 @@ type Pipeline struct {
 	Concurrency int
 	// Tick is how often, in a run with live units, the runner ticks the
 	// transforms that release rows on processing time (reorder; see Ticker):
-	// the resolution of their release, each tick a pass over the keys they
-	// hold rows of. 0: RunOptions.Tick, or DefaultTick.
+	// the resolution of their release. 0: RunOptions.Tick, or DefaultTick.
 	Tick time.Duration
 	// Commit says when the runner commits besides the end of the run and the
 	// sinks' own rolls.

@@ -120,8 +120,8 @@ type RunOptions struct {
 	Scope string
 	// Tick is how often transforms that implement Ticker are ticked in a run
 	// with live units (default: the pipeline file's tick, else DefaultTick;
-	// negative: never, and no unit is live for them). Each tick costs a pass
-	// over the keys they hold rows of.
+	// negative: never, and no unit is live for them). A reorder tick that
+	// finds rows due costs a pass over its live keys; others next to nothing.
 	Tick time.Duration
 }
 

