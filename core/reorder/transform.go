@@ -75,9 +75,13 @@ type Transform struct {
 	log    *slog.Logger
 	dl     core.DeadLetters
 
-	seq        uint64
-	units      map[string]*unitState
-	streamMax  map[string]int64
+	seq       uint64
+	units     map[string]*unitState
+	streamMax map[string]int64
+	// streamLow is, per stream, no more than the least maxT of its keys
+	// holding rows (absent: none holds any), so that Apply scans the keys for
+	// flush_timeout only when one may have gone quiet, not at every message.
+	streamLow  map[string]int64
 	streamKeys map[string][]*keyState // per stream, in order of creation
 	stats      Stats
 
@@ -127,7 +131,7 @@ func newTransform(cfg Config, mem memory.Allocator, logger *slog.Logger, dl core
 	}
 	return &Transform{
 		cfg: cfg, unitNS: timeUnits[cfg.TimeUnit], mem: mem, log: logger, dl: dl,
-		units: map[string]*unitState{}, streamMax: map[string]int64{}, streamKeys: map[string][]*keyState{},
+		units: map[string]*unitState{}, streamMax: map[string]int64{}, streamLow: map[string]int64{}, streamKeys: map[string][]*keyState{},
 		live: map[string]bool{}, clock: time.Now,
 	}
 }
@@ -266,13 +270,14 @@ func (t *Transform) Apply(ctx context.Context, b core.Batch, emit core.Emit) err
 			now = t.clock()
 		}
 	}
+	prefix := b.Stream + "\x00" // once per batch: without key columns, the whole key
 	for i := range n {
 		ts, ok := times(i)
 		if !ok {
 			t.release(u, row{in: in, i: i})
 			continue
 		}
-		k := b.Stream + "\x00" + keys(i)
+		k := prefix + keys(i)
 		ks := u.keys[k]
 		if ks == nil {
 			ks = &keyState{unit: u, stream: b.Stream, times: map[int64]int{}}
@@ -313,6 +318,9 @@ func (t *Transform) Apply(ctx context.Context, b core.Batch, emit core.Emit) err
 		if m, ok := t.streamMax[b.Stream]; !ok || ts > m {
 			t.streamMax[b.Stream] = ts
 		}
+		if low, ok := t.streamLow[b.Stream]; !ok || ks.maxT < low {
+			t.streamLow[b.Stream] = ks.maxT
+		}
 		if t.cfg.BufferSize > 0 {
 			for ks.held.Len() > t.cfg.BufferSize {
 				t.releaseKey(ks, heap.Pop(&ks.held).(row))
@@ -327,14 +335,22 @@ func (t *Transform) Apply(ctx context.Context, b core.Batch, emit core.Emit) err
 			t.dueBy(ks)
 		}
 	}
-	if t.cfg.FlushTimeout > 0 {
-		limit := t.streamMax[b.Stream] - int64(t.cfg.FlushTimeout)
+	limit := t.streamMax[b.Stream] - int64(t.cfg.FlushTimeout)
+	if low, ok := t.streamLow[b.Stream]; ok && t.cfg.FlushTimeout > 0 && low < limit {
+		// A key may have gone quiet: release those that have, and find the
+		// least maxT of those still holding rows.
+		delete(t.streamLow, b.Stream)
 		for _, ks := range t.streamKeys[b.Stream] {
 			if ks.held.Len() > 0 && ks.maxT < limit {
 				t.stats.TimedOut += int64(ks.held.Len())
 				t.drain(ks)
 				if !slices.Contains(touched, ks.unit) {
 					touched = append(touched, ks.unit)
+				}
+			}
+			if ks.held.Len() > 0 {
+				if low, ok := t.streamLow[b.Stream]; !ok || ks.maxT < low {
+					t.streamLow[b.Stream] = ks.maxT
 				}
 			}
 		}
