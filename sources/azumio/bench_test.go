@@ -59,6 +59,10 @@ type benchRun struct {
 	// seconds) that had no goroutine to run: what its own structure left
 	// unused, whatever else the machine ran.
 	idle float64
+	// What the pipeline's process allocated on the heap (bytes), its
+	// garbage collections, and the GC's processor time (an estimate of
+	// the runtime's, in seconds).
+	allocs, gcs, gcCPU float64
 }
 
 func cpuSelf() time.Duration {
@@ -93,8 +97,10 @@ func runBenchChild(b *testing.B, dir, src string, env map[string]string) benchRu
 	if err != nil {
 		b.Fatalf("pipeline: %v\n%s", err, out)
 	}
-	if _, err := fmt.Sscanf(string(out[bytes.LastIndex(out, []byte("idle="))+1:]), "dle=%g", &r.idle); err != nil {
-		b.Fatalf("pipeline: no idle time in its output: %v\n%s", err, out)
+	var total float64
+	if _, err := fmt.Sscanf(string(out[bytes.LastIndex(out, []byte("idle="))+1:]), "dle=%g of %g cpu-s allocs=%g gcs=%g gc=%g",
+		&r.idle, &total, &r.allocs, &r.gcs, &r.gcCPU); err != nil {
+		b.Fatalf("pipeline: no idle time and GC figures in its output: %v\n%s", err, out)
 	}
 	r.childCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	r.rss = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024
@@ -105,7 +111,8 @@ func runBenchChild(b *testing.B, dir, src string, env map[string]string) benchRu
 // of wall time and, since the machine may be shared, per second of CPU time
 // (the pipeline's, plus the emulator's for the loopback benchmark), the
 // pipeline process's peak RSS, the processor time it left idle per run (see
-// benchRun.idle) and the size of the Parquet files it wrote.
+// benchRun.idle), what it allocated and collected per run, and the size of
+// the Parquet files it wrote.
 func benchLoop(b *testing.B, dir, src string, env map[string]string, emulatorCPU bool) {
 	b.ResetTimer()
 	var sum benchRun
@@ -118,6 +125,9 @@ func benchLoop(b *testing.B, dir, src string, env map[string]string, emulatorCPU
 		sum.selfCPU += r.selfCPU
 		sum.rss = max(sum.rss, r.rss)
 		sum.idle += r.idle
+		sum.allocs += r.allocs
+		sum.gcs += r.gcs
+		sum.gcCPU += r.gcCPU
 	}
 	n := float64(*benchUsers * *benchCheckins * b.N)
 	cpu := sum.childCPU
@@ -128,6 +138,9 @@ func benchLoop(b *testing.B, dir, src string, env map[string]string, emulatorCPU
 	b.ReportMetric(n/cpu.Seconds(), "checkins/cpu-s")
 	b.ReportMetric(float64(sum.rss)/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(sum.idle/float64(b.N), "idle-cpu-s/op")
+	b.ReportMetric(sum.allocs/float64(b.N)/(1<<20), "alloc-MiB/op")
+	b.ReportMetric(sum.gcs/float64(b.N), "gcs/op")
+	b.ReportMetric(sum.gcCPU/float64(b.N), "gc-cpu-s/op")
 	b.ReportMetric(float64(size)/(1<<20), "parquet-MiB")
 	b.ReportMetric(0, "ns/op")
 }

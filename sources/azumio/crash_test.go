@@ -42,12 +42,15 @@ func runPipelineFile(file string) int {
 	}
 	if os.Getenv("AZUMIO_TEST_IDLE") != "" {
 		// The run's processor time (GOMAXPROCS × wall) that had no
-		// goroutine to run, whatever else the machine was doing (for the
-		// benchmarks).
+		// goroutine to run, whatever else the machine was doing, the
+		// bytes it allocated on the heap, its collections and the GC's
+		// share of its processor time (for the benchmarks).
 		defer func() {
-			m := []metrics.Sample{{Name: "/cpu/classes/idle:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"}}
+			m := []metrics.Sample{{Name: "/cpu/classes/idle:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"},
+				{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
 			metrics.Read(m)
-			fmt.Fprintf(os.Stderr, "idle=%.2f of %.2f cpu-s\n", m[0].Value.Float64(), m[1].Value.Float64())
+			fmt.Fprintf(os.Stderr, "idle=%.2f of %.2f cpu-s allocs=%d gcs=%d gc=%.3f cpu-s\n", m[0].Value.Float64(), m[1].Value.Float64(),
+				m[2].Value.Uint64(), m[3].Value.Uint64(), m[4].Value.Float64())
 		}()
 	}
 	if prof := os.Getenv("AZUMIO_TEST_BLOCKPROFILE"); prof != "" {
