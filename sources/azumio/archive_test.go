@@ -1,7 +1,9 @@
 package azumio
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -42,4 +44,29 @@ func TestReplayRepeats(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkReadArchive reads a user's zstd archive of 100 pages of 1,000
+// steps check-ins as the emulator renders them (48 MB of JSON lines), per
+// page: decompression and splitting into lines.
+func BenchmarkReadArchive(b *testing.B) {
+	dir := b.TempDir()
+	w := newArchiveWriter(dir, "zstd")
+	for i := range 100 {
+		if err := w.write("7", fmt.Sprintf("GET /api2/checkins?since=%d", i), benchPageOf(b, int64(i+1))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		n := 0
+		if err := readArchive(userDir(dir, "7"), context.Background(), func(archiveLine) bool { n++; return true }); err != nil || n != 100 {
+			b.Fatalf("read %d lines, %v; want 100", n, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100, "ns/page")
 }

@@ -192,8 +192,12 @@ func BenchmarkAppendPage(b *testing.B) {
 
 // benchPage returns the benchmarks' page: 1,000 steps check-ins as the
 // emulator renders them.
-func benchPage(b *testing.B) []byte {
-	srv := azumiotest.New(azumiotest.Options{Seed: 1, Users: 1, Checkins: 1000, Types: []string{"steps"}, NoFragments: true})
+func benchPage(b *testing.B) []byte { return benchPageOf(b, 1) }
+
+// benchPageOf returns a page like benchPage's, of the emulator with the given
+// seed.
+func benchPageOf(b *testing.B, seed int64) []byte {
+	srv := azumiotest.New(azumiotest.Options{Seed: seed, Users: 1, Checkins: 1000, Types: []string{"steps"}, NoFragments: true})
 	req := httptest.NewRequest("GET", "/api2/checkins?type=steps&since=0&limit=1000", nil)
 	req.Header.Set("X-Client-ID", srv.ClientID())
 	req.Header.Set("Authorization", "OAuth "+srv.Tokens()["10001"].AccessToken)
