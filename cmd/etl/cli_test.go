@@ -149,12 +149,12 @@ func TestValidateExitCodes(t *testing.T) {
 
 func TestDryRunWritesNothing(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, dir, "p.yaml", smallPipeline)
+	writeFile(t, dir, "p.yaml", strings.Replace(smallPipeline, "state: ./state", "state: ./state\ntick: 5ms", 1))
 	stdout, stderr, code := etl(t, dir, "run", "--dry-run", "p.yaml")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
-	for _, want := range []string{"source      source: generate", "sink        sinks[0]: csv", "units       2", "nothing written"} {
+	for _, want := range []string{"source      source: generate", "sink        sinks[0]: csv", "commit every 1m0s, tick 5ms", "units       2", "nothing written"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("plan lacks %q:\n%s", want, stdout)
 		}

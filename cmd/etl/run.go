@@ -218,6 +218,9 @@ func dryRun(ctx context.Context, pl *core.Plan, out io.Writer) error {
 	if p.Commit.Rows > 0 {
 		fmt.Fprintf(out, " or %d rows", p.Commit.Rows)
 	}
+	if p.Tick != 0 {
+		fmt.Fprintf(out, ", tick %s", p.Tick)
+	}
 	fmt.Fprintln(out)
 	if err := pl.Check(ctx); err != nil {
 		return exitWith(exitFailed, fmt.Errorf("check failed:\n%w", err))
