@@ -400,9 +400,12 @@ func (r *runState) run(ctx, bg context.Context, conc int, sum *Summary) error {
 				continue
 			}
 			step(r.handle(bg, m, out, sinkFailed))
-		case now := <-ticks:
+		case <-ticks:
 			if fatal == nil {
-				step(r.tick(bg, now))
+				// The clock now, not the tick's own time: a tick handled late
+				// (a busy run goroutine, a loaded machine) releases what is
+				// due by now.
+				step(r.tick(bg, time.Now()))
 			}
 		case <-ticker.C:
 			if fatal == nil {
