@@ -190,6 +190,9 @@ type runState struct {
 	// abort is set by the run goroutine before it closes the sink
 	// goroutine's queue when a transform failed: no final commit.
 	abort bool
+	// emitted says the transforms emitted a batch since the last step mark
+	// (run goroutine only).
+	emitted bool
 }
 
 // Run runs the plan: it finishes any commit a crashed run left, reads every
@@ -317,7 +320,10 @@ func (r *runState) run(ctx, bg context.Context, conc int, sum *Summary) error {
 	sinkFailed := make(chan struct{})
 	n := len(pl.Transforms)
 	r.emits = make([]Emit, n+1)
-	r.emits[n] = func(_ context.Context, b Batch) error { return r.send(out, sinkFailed, output{batch: b}) }
+	r.emits[n] = func(_ context.Context, b Batch) error {
+		r.emitted = true
+		return r.send(out, sinkFailed, output{batch: b})
+	}
 	for i := n - 1; i >= 0; i-- {
 		t, next := pl.Transforms[i], r.emits[i+1]
 		r.emits[i] = func(ctx context.Context, b Batch) error { return t.Apply(ctx, b, next) }
@@ -371,7 +377,11 @@ func (r *runState) run(ctx, bg context.Context, conc int, sum *Summary) error {
 	// commits if a sink rolled or enough rows were written; a failure stops
 	// reading.
 	step := func(err error) {
-		if err == nil {
+		if err == nil && r.emitted {
+			// Only writes change what a commit check sees: a step that
+			// emitted nothing (a row held, a tick with nothing due) needs
+			// no mark.
+			r.emitted = false
 			err = r.send(out, sinkFailed, output{kind: outStep})
 		}
 		if err != nil {

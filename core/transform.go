@@ -32,11 +32,12 @@ type Transform interface {
 //
 // The runner calls LiveUnit for every unit whose source reports it live (see
 // LiveSource) before any batch of that unit, and then, if there was one, Tick
-// every RunOptions.Tick (default 10ms) until the run ends. Both
-// are called on the run goroutine, never concurrently with Apply or Flush, and
-// Tick's output goes where Apply's goes, under the same Position rules. Units
-// never named by LiveUnit are not affected by ticks, so a batch run, or the
-// replay of an archive, gives the same output for the same input order. A
+// every RunOptions.Tick (default: the pipeline file's tick, else 10ms) until
+// the run ends. Both are called on the run goroutine, never concurrently with
+// Apply or Flush, and Tick's output goes where Apply's goes, under the same
+// Position rules. Units never named by LiveUnit are not affected by ticks, so
+// a batch run, or the replay of an archive, gives the same output for the
+// same input order. A
 // Ticker should take a row's arrival from Arrival(ctx) in Apply rather than
 // read the clock, so that time a batch spent queued before Apply (behind a
 // burst of other units' messages) counts against its delay.

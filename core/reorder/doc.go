@@ -36,10 +36,10 @@
 // message comes, so a row would wait for its successor: up to one message
 // interval more than max_delay, more when the successor is itself late. The
 // transform is therefore a core.Ticker: for the units the source reports
-// live, the runner ticks it (every 10ms by default) and it takes a key's
-// event time to run with the wall clock, at the pace of its most forward row
-// (the one whose event time was furthest ahead of its arrival). A held row of
-// a live unit is released by a tick once
+// live, the runner ticks it (every 10ms, or the pipeline file's tick) and it
+// takes a key's event time to run with the wall clock, at the pace of its most
+// forward row (the one whose event time was furthest ahead of its arrival). A
+// held row of a live unit is released by a tick once
 //
 //	event time <= now + max over the key's rows of (event time − arrival) − max_delay
 //
