@@ -285,6 +285,7 @@ func (s *Server) pull(ctx context.Context, p *pipe, w work, trigger string) {
 	}
 	prog := core.NewProgress()
 	s.metrics.Start(p.name, prog)
+	s.metrics.StartCounters(p.name, p.plan.Counters())
 	sum, err := p.plan.Run(ctx, core.RunOptions{Store: p.store, Units: units, Progress: prog})
 	p.runs.Add(1)
 	r := Run{Pipeline: p.name, Trigger: trigger, Summary: sum, Progress: prog, Err: err, Ended: time.Now()}
