@@ -2,22 +2,16 @@ package cluster
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
-
 	"github.com/etl-toolkit/etl/core"
+	"github.com/etl-toolkit/etl/internal/laketest"
 	_ "github.com/etl-toolkit/etl/sinks/discard"
 	_ "github.com/etl-toolkit/etl/sinks/parquet"
 	_ "github.com/etl-toolkit/etl/sources/azumio"
@@ -168,51 +162,14 @@ func queued(t testing.TB, q *Queue) uint64 {
 	return info.State.Msgs
 }
 
-// parquetRows reads every visible Parquet file under root with arrow's pqarrow
-// and returns the rows as text, sorted, each prefixed by its partition
-// directory. Hidden (uncommitted) files are skipped as readers skip them; a
-// partial visible file fails the test.
+// parquetRows reads every visible Parquet file under root back with pqarrow
+// (laketest.ParquetRows); a partial visible file fails the test.
 func parquetRows(t testing.TB, root string) []string {
 	t.Helper()
-	var rows []string
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() || strings.HasPrefix(d.Name(), ".") || !strings.HasSuffix(d.Name(), ".parquet") {
-			return nil
-		}
-		rel, _ := filepath.Rel(root, filepath.Dir(path))
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		tbl, err := pqarrow.ReadTable(context.Background(), f, nil, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
-		if err != nil {
-			return fmt.Errorf("%s: partial or corrupt file: %w", path, err)
-		}
-		defer tbl.Release()
-		tr := array.NewTableReader(tbl, 1<<16)
-		defer tr.Release()
-		for tr.Next() {
-			rec := tr.RecordBatch()
-			for i := 0; i < int(rec.NumRows()); i++ {
-				var b strings.Builder
-				b.WriteString(rel)
-				for _, col := range rec.Columns() {
-					b.WriteString("|")
-					b.WriteString(col.ValueStr(i))
-				}
-				rows = append(rows, b.String())
-			}
-		}
-		return tr.Err()
-	})
+	rows, err := laketest.ParquetRows(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices.Sort(rows)
 	return rows
 }
 

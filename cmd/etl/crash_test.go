@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/csv"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,9 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/etl-toolkit/etl/internal/laketest"
 )
 
 // crashPipeline exports 4 units × 60,000 generated rows to CSV and to Parquet
@@ -138,43 +134,14 @@ func checkRows(t *testing.T, dir string, want, wantLake []string) {
 	}
 }
 
-// parquetRows reads every visible Parquet file under root with arrow's pqarrow
-// and returns the rows as text, sorted, each prefixed by its partition directory.
-// A partial file fails the test: its footer is missing.
+// parquetRows reads every visible Parquet file under root back with pqarrow
+// (laketest.ParquetRows); a partial visible file fails the test.
 func parquetRows(t *testing.T, root string) []string {
 	t.Helper()
-	var rows []string
-	err := walkCommitted(root, ".parquet", func(path, rel string) error {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		tbl, err := pqarrow.ReadTable(context.Background(), f, nil, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
-		if err != nil {
-			return fmt.Errorf("%s: partial or corrupt file: %w", path, err)
-		}
-		defer tbl.Release()
-		tr := array.NewTableReader(tbl, 1<<16)
-		defer tr.Release()
-		for tr.Next() {
-			rec := tr.RecordBatch()
-			for i := 0; i < int(rec.NumRows()); i++ {
-				var b strings.Builder
-				b.WriteString(rel)
-				for _, col := range rec.Columns() {
-					b.WriteString("|")
-					b.WriteString(col.ValueStr(i))
-				}
-				rows = append(rows, b.String())
-			}
-		}
-		return tr.Err()
-	})
+	rows, err := laketest.ParquetRows(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices.Sort(rows)
 	return rows
 }
 
@@ -184,7 +151,7 @@ func parquetRows(t *testing.T, root string) []string {
 func committedRows(t *testing.T, root string) []string {
 	t.Helper()
 	var rows []string
-	err := walkCommitted(root, ".csv", func(path, rel string) error {
+	err := laketest.WalkCommitted(root, ".csv", func(path, rel string) error {
 		f, err := os.Open(path)
 		if err != nil {
 			return err
@@ -215,23 +182,4 @@ func committedRows(t *testing.T, root string) []string {
 	}
 	slices.Sort(rows)
 	return rows
-}
-
-// walkCommitted calls f for every visible file under root whose name ends in ext
-// (temp files start with a dot and are skipped, as readers skip them), with its
-// partition directory relative to root. A missing root holds no files.
-func walkCommitted(root, ext string, f func(path, rel string) error) error {
-	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if os.IsNotExist(err) && path == root {
-				return filepath.SkipDir
-			}
-			return err
-		}
-		if d.IsDir() || strings.HasPrefix(d.Name(), ".") || !strings.HasSuffix(d.Name(), ext) {
-			return nil
-		}
-		rel, _ := filepath.Rel(root, filepath.Dir(path))
-		return f(path, rel)
-	})
 }
