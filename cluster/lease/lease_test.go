@@ -20,15 +20,7 @@ const ttl = time.Second
 // returns its lease bucket (TTL 1s) and connection.
 func connect(t testing.TB, addr string) (jetstream.KeyValue, *nats.Conn) {
 	t.Helper()
-	nc, err := nats.Connect(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := natstest.Connect(t, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	kv, err := lease.CreateBucket(ctx, js, lease.BucketConfig{TTL: ttl})

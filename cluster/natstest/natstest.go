@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Start runs a JetStream-enabled NATS server for the test and returns its client
@@ -97,4 +99,20 @@ func StartCluster(t testing.TB, n int) (urls string, servers []*server.Server) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Connect opens a connection of its own to the server at url (as a separate
+// worker would), closed when the test ends, and its JetStream context.
+func Connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
 }

@@ -24,15 +24,7 @@ const budget = "api.azumio.com:443 client 1f2e"
 // and connection.
 func worker(t *testing.T, url string) (jetstream.KeyValue, *nats.Conn) {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := natstest.Connect(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	kv, err := ratelimit.CreateBucket(ctx, js, ratelimit.BucketConfig{})
