@@ -237,12 +237,11 @@ func TestSIGINTCommitsAndExits130(t *testing.T) {
 	}
 }
 
-// TestRunMetricsAddr scrapes /metrics of a running `etl run --metrics-addr`.
-func TestRunMetricsAddr(t *testing.T) {
-	dir := t.TempDir()
-	// 2 units at 5,000 rows/s each: about 4 s, time enough to scrape.
-	writeFile(t, dir, "p.yaml", strings.Replace(smallPipeline, "rows: 1000, batch_size: 300", "rows: 20000, batch_size: 500, rate: 5000", 1))
-	cmd := etlCmd(t, dir, "run", "--progress", "none", "--metrics-addr", "127.0.0.1:0", "p.yaml")
+// startWithMetrics starts `etl run --metrics-addr 127.0.0.1:0 file` in dir and
+// returns the metrics URL it announces; the process is killed when the test ends.
+func startWithMetrics(t *testing.T, dir, file string) (url string) {
+	t.Helper()
+	cmd := etlCmd(t, dir, "run", "--progress", "none", "--metrics-addr", "127.0.0.1:0", file)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -250,10 +249,11 @@ func TestRunMetricsAddr(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Wait()
-	defer cmd.Process.Kill()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
 	sc := bufio.NewScanner(stderr)
-	var url string
 	for sc.Scan() {
 		if _, after, ok := strings.Cut(sc.Text(), "metrics on "); ok {
 			url = after
@@ -264,6 +264,15 @@ func TestRunMetricsAddr(t *testing.T) {
 	if url == "" {
 		t.Fatal("etl run did not say where its metrics are")
 	}
+	return url
+}
+
+// TestRunMetricsAddr scrapes /metrics of a running `etl run --metrics-addr`.
+func TestRunMetricsAddr(t *testing.T) {
+	dir := t.TempDir()
+	// 2 units at 5,000 rows/s each: about 4 s, time enough to scrape.
+	writeFile(t, dir, "p.yaml", strings.Replace(smallPipeline, "rows: 1000, batch_size: 300", "rows: 20000, batch_size: 500, rate: 5000", 1))
+	url := startWithMetrics(t, dir, "p.yaml")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, err := http.Get(url)
@@ -319,28 +328,7 @@ func TestRunMetricsAddrLiveEvents(t *testing.T) {
 	pipeline := strings.Replace(smallPipeline, "rows: 1000, batch_size: 300", "rows: 20000, batch_size: 500, rate: 5000", 1)
 	pipeline = strings.Replace(pipeline, "sinks:", "transforms:\n  - plugin: reorder\n    config: { time: value, buffer_size: 1, late: drop }\nsinks:", 1)
 	writeFile(t, dir, "p.yaml", pipeline)
-	cmd := etlCmd(t, dir, "run", "--progress", "none", "--metrics-addr", "127.0.0.1:0", "p.yaml")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Wait()
-	defer cmd.Process.Kill()
-	sc := bufio.NewScanner(stderr)
-	var url string
-	for sc.Scan() {
-		if _, after, ok := strings.Cut(sc.Text(), "metrics on "); ok {
-			url = after
-			break
-		}
-	}
-	go io.Copy(io.Discard, stderr)
-	if url == "" {
-		t.Fatal("etl run did not say where its metrics are")
-	}
+	url := startWithMetrics(t, dir, "p.yaml")
 	value := func(body, metric string) float64 {
 		for line := range strings.Lines(body) {
 			if rest, ok := strings.CutPrefix(line, metric+" "); ok {
