@@ -35,7 +35,7 @@ func (f *clusterFlags) add(cmd *cobra.Command) {
 func (f *clusterFlags) resolve(pipelines []*core.Pipeline) (string, error) {
 	if f.url != "" {
 		if !core.IsStateURL(f.url) {
-			return "", exitWith(exitInvalid, fmt.Errorf("--cluster: want nats://HOST:PORT (or tls://), got %q", f.url))
+			return "", exitWith(exitInvalid, fmt.Errorf("--cluster: want nats://HOST:PORT (or tls://), got %q", cluster.RedactURL(f.url)))
 		}
 		return f.url, nil
 	}
@@ -45,7 +45,7 @@ func (f *clusterFlags) resolve(pipelines []*core.Pipeline) (string, error) {
 			return "", exitWith(exitInvalid, fmt.Errorf("%s: state %q is not a NATS URL: give --cluster nats://HOST:PORT or set state: to one", p.File, p.State))
 		}
 		if url != "" && url != p.State {
-			return "", exitWith(exitInvalid, fmt.Errorf("%s: state %s differs from the other pipelines' %s: give --cluster", p.File, p.State, url))
+			return "", exitWith(exitInvalid, fmt.Errorf("%s: state %s differs from the other pipelines' %s: give --cluster", p.File, cluster.RedactURL(p.State), cluster.RedactURL(url)))
 		}
 		url = p.State
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/etl-toolkit/etl/cluster"
+	"github.com/etl-toolkit/etl/core"
 )
 
 // natsServerBinary returns a real nats-server executable: $NATS_SERVER_BIN, else
@@ -264,5 +265,28 @@ func TestSlotFileTagsBeforeTheExtension(t *testing.T) {
 		if got := slotFile(c.path, "w-1"); got != c.want {
 			t.Errorf("slotFile(%q): got %q, want %q", c.path, got, c.want)
 		}
+	}
+}
+
+// TestClusterURLErrorsHidePasswords: a wrong --cluster or mismatched state URLs
+// are refused with messages that never show a URL's password.
+func TestClusterURLErrorsHidePasswords(t *testing.T) {
+	a := &core.Pipeline{File: "a.yaml", State: "nats://etl:s3cret@n1:4222"}
+	b := &core.Pipeline{File: "b.yaml", State: "nats://etl:0ther@n2:4222"}
+	for _, tt := range []struct {
+		name  string
+		flags clusterFlags
+		pipes []*core.Pipeline
+		want  string
+	}{
+		{"bad flag", clusterFlags{url: "http://etl:s3cret@n1:4222"}, nil, `--cluster: want nats://HOST:PORT (or tls://), got "http://***@n1:4222"`},
+		{"states differ", clusterFlags{}, []*core.Pipeline{a, b}, "b.yaml: state nats://***@n2:4222 differs from the other pipelines' nats://***@n1:4222: give --cluster"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.flags.resolve(tt.pipes)
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("got %v, want %s", err, tt.want)
+			}
+		})
 	}
 }
