@@ -336,3 +336,46 @@ func TestSplitArray(t *testing.T) {
 		})
 	}
 }
+
+// TestMessageTime checks the scanning messageTime against decoding the
+// message with goccy/go-json (what it replaced) on valid and invalid messages.
+func TestMessageTime(t *testing.T) {
+	decoded := func(msg []byte) int64 {
+		var groups map[string]struct {
+			Timestamp []float64 `json:"timestamp"`
+		}
+		if json.Unmarshal(msg, &groups) != nil {
+			return 0
+		}
+		var t int64
+		for _, g := range groups {
+			for _, v := range g.Timestamp {
+				t = max(t, int64(v))
+			}
+		}
+		return t
+	}
+	for _, tc := range []struct {
+		msg  string
+		want int64
+	}{
+		{`{"gnss": {"timestamp": [1700000000000, 1700000000100], "latitude": [1, 2]}, "ecg": {"hr": [60], "timestamp": [1700000000200]}}`, 1700000000200},
+		{` { "gnss" : { "timestamp" : [ 1700000000000.4 ] } } `, 1700000000000},
+		{`{"gnss": {"timestamp": [1700000000000, null]}}`, 1700000000000},
+		{`{"gnss": {"timestamp": null}, "ecg": null}`, 0},
+		{`{"gnss": {"latitude": [1]}}`, 0},
+		{`{}`, 0},
+		{`{"gnss": {"timestamp": ["x"]}, "ecg": {"timestamp": [5]}}`, 0},
+		{`{"gnss": 5}`, 0},
+		{`[1, 2]`, 0},
+		{`{"gnss": {"timestamp": [1700000000000]}`, 0},
+		{``, 0},
+	} {
+		if got := messageTime([]byte(tc.msg)); got != tc.want {
+			t.Errorf("messageTime(%s) = %d, want %d", tc.msg, got, tc.want)
+		}
+		if got := decoded([]byte(tc.msg)); got != tc.want {
+			t.Errorf("decoding %s gives %d, the table says %d", tc.msg, got, tc.want)
+		}
+	}
+}

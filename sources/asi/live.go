@@ -319,19 +319,36 @@ func (lr *liveRead) reportGap(ctx context.Context, start, end int64, why string)
 }
 
 // messageTime returns the newest timestamp (UNIX ms) of a preprocessed
-// message, 0 if it has none.
+// message, 0 if it has none or is not an object of groups with numeric
+// timestamp arrays.
+//
+// It walks the bytes with members and parseNumbers (see scan.go) rather than
+// decoding into a map: that second decode of every message was 5% of the
+// source's CPU on the live benchmark.
 func messageTime(msg []byte) int64 {
-	var groups map[string]struct {
-		Timestamp []float64 `json:"timestamp"`
-	}
-	if json.Unmarshal(msg, &groups) != nil {
-		return 0
-	}
 	var t int64
-	for _, g := range groups {
-		for _, v := range g.Timestamp {
-			t = max(t, int64(v))
+	var scratch []float64
+	err := members(msg, func(_, group []byte) error {
+		if string(group) == "null" {
+			return nil
 		}
+		return members(group, func(key, value []byte) error {
+			if string(key) != "timestamp" || string(value) == "null" {
+				return nil
+			}
+			vals, _, ok := parseNumbers(value, scratch[:0], nil)
+			if !ok {
+				return errNotObject
+			}
+			for _, v := range vals {
+				t = max(t, int64(v))
+			}
+			scratch = vals
+			return nil
+		})
+	})
+	if err != nil {
+		return 0
 	}
 	return t
 }
