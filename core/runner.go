@@ -634,20 +634,32 @@ func (r *runState) readUnit(ctx context.Context, unit string, msgs chan<- msg) e
 		if b.Unit == "" {
 			b.Unit = unit
 		}
-		select {
-		case msgs <- msg{batch: b, at: time.Now()}:
+		m := msg{batch: b, at: time.Now()}
+		delivered := func() {
 			if b.Position != nil {
 				from = b.Position
 			}
 			progressed = true
-			return nil
-		case <-ctx.Done():
-			b.Release()
-			return ctx.Err()
-		case <-ectx.Done():
-			b.Release()
-			return ectx.Err()
 		}
+		select {
+		case msgs <- m:
+			delivered()
+			return ctx.Err() // nil, or the stop that came meanwhile
+		case <-ctx.Done():
+		case <-ectx.Done():
+			if ctx.Err() == nil {
+				// The source's own context ended, not the run's: the batch is
+				// the source's to drop.
+				b.Release()
+				return ectx.Err()
+			}
+		}
+		// The run is stopping: what was read is still written and committed
+		// (the run goroutine handles msgs until every reader returns), and
+		// the error tells the source to stop.
+		msgs <- m
+		delivered()
+		return ctx.Err()
 	}
 	err := retryTransient(ctx, r.opts.MaxTries, func() (bool, error) {
 		progressed = false

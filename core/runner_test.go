@@ -394,6 +394,64 @@ func TestRunStopsOnCancelAndCommitsWhatWasRead(t *testing.T) {
 	checkValues(t, sink.values(), want(src.units, 1000))
 }
 
+// drainingSource emits one batch, waits for the stop, then emits two more
+// batches as a live source draining its connection does, recording what
+// emit returned for them.
+type drainingSource struct {
+	*seqSource
+	afterStop []error
+}
+
+func (d *drainingSource) Read(ctx context.Context, unit string, from Position, emit Emit) error {
+	batch := func(lo int64) Batch {
+		b := array.NewInt64Builder(d.mem)
+		defer b.Release()
+		for i := lo; i < lo+100; i++ {
+			b.Append(i)
+		}
+		arr := b.NewArray()
+		defer arr.Release()
+		return Batch{Stream: "seq", Unit: unit, Record: array.NewRecordBatch(seqSchema, []arrow.Array{arr}, 100),
+			Position: binary.BigEndian.AppendUint64(nil, uint64(lo+100))}
+	}
+	if err := emit(ctx, batch(0)); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	d.afterStop = append(d.afterStop, emit(ctx, batch(100)), emit(ctx, batch(200)))
+	return ctx.Err()
+}
+
+func TestRunCommitsWhatASourceEmitsWhileStopping(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	src := &drainingSource{seqSource: &seqSource{mem: mem, units: []string{"a"}, rows: 300}}
+	sink := newMemSink()
+	pl := newTestPlan(t, src, sink)
+	store := openStore(t, pl)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	sum, err := pl.Run(ctx, RunOptions{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Interrupted || len(sum.Failed) != 0 {
+		t.Errorf("summary: interrupted %v, failed %v; want an interrupted run and no failed unit", sum.Interrupted, sum.Failed)
+	}
+	if len(src.afterStop) != 2 || !errors.Is(src.afterStop[0], context.Canceled) || !errors.Is(src.afterStop[1], context.Canceled) {
+		t.Errorf("emit after the stop returned %v, want context.Canceled twice", src.afterStop)
+	}
+	checkValues(t, sink.values(), want(src.units, 300))
+	// Its position was saved with them: the next run starts after row 300.
+	units, err := UnitStates(context.Background(), store, pl.Pipeline.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(units) != 1 || len(units[0].State.Position) != 8 || binary.BigEndian.Uint64(units[0].State.Position) != 300 {
+		t.Errorf("saved unit states %+v, want unit a at position 300", units)
+	}
+}
+
 func TestRunSinkFailureKeepsCommittedData(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
 	defer mem.AssertSize(t, 0)

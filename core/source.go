@@ -27,7 +27,11 @@ type Source interface {
 	// is what gives exactly-once output across crashes. emit must be called from
 	// one goroutine at a time for a given Read. It blocks while the
 	// pipeline is full; when it returns an error, Read must return promptly
-	// (wrapping or returning that error). Errors wrapping ErrTransient (see
+	// (wrapping or returning that error). Once the run is stopping (ctx
+	// cancelled), emit still takes the batch — it is written and committed
+	// with the rest — and returns ctx's error: a live source may go on emitting
+	// what it had already received (draining its connection) before it
+	// returns. Errors wrapping ErrTransient (see
 	// ErrBackoff) make the runner retry the unit from its last emitted position;
 	// other errors fail the unit and the run goes on with the other units.
 	Read(ctx context.Context, unit string, from Position, emit Emit) error

@@ -89,8 +89,11 @@
 // the source. The live units are core.LiveSource units, so the runner ticks
 // reorder for them and it releases rows on processing time as well (at most
 // max_delay after their arrival). The position {"last": <ms>} is the newest
-// event time received; a message read as the run stops may not reach the
-// pipeline, and the next run reports it within its "not running" gap.
+// event time received. A stop closes each socket the WebSocket way (our close
+// frame, then reading until the server answers with its own, for up to 2 s),
+// so every message the server sent before it saw the close is emitted,
+// flushed through reorder and committed with the rest; what the next run
+// misses while none is running it reports as a "not running" gap.
 //
 // # Positions
 //

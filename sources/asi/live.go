@@ -132,11 +132,11 @@ func (s *Source) readLiveDevice(ctx context.Context, c *connection, unit string,
 			}
 			names := p.names()
 			if len(names) == 0 {
-				return emit(ctx, core.Batch{Unit: unit, Position: pos})
+				return lr.emit(ctx, core.Batch{Unit: unit, Position: pos})
 			}
 			for _, name := range names {
 				rec := p.groups[name].build(s.mem, id)
-				if err := emit(ctx, core.Batch{Stream: streamName(name), Unit: unit, Record: rec, Position: pos}); err != nil {
+				if err := lr.emit(ctx, core.Batch{Stream: streamName(name), Unit: unit, Record: rec, Position: pos}); err != nil {
 					return err
 				}
 			}
@@ -161,7 +161,17 @@ func (s *Source) readLive(ctx context.Context, c *connection, unit, path string,
 	if err != nil {
 		return fmt.Errorf("asi: %s: %w", unit, err)
 	}
-	lr := &liveRead{s: s, c: c, unit: unit, emit: emit, last: pos.Last, timeOf: timeOf, rows: rows}
+	// Once the run stops, emit still takes every batch but reports the stop;
+	// while session drains the connection, the rest of the message and of
+	// what the server had sent are emitted all the same.
+	drainingEmit := func(ectx context.Context, b core.Batch) error {
+		err := emit(ectx, b)
+		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil
+		}
+		return err
+	}
+	lr := &liveRead{s: s, c: c, unit: unit, emit: drainingEmit, last: pos.Last, timeOf: timeOf, rows: rows}
 	if from != nil {
 		lr.gapFrom, lr.gapWhy = pos.Last, "not running"
 	}
@@ -248,7 +258,18 @@ func (lr *liveRead) session(ctx context.Context, target string) (int, error) {
 		return 0, fmt.Errorf("connecting to %s: %w", target, err)
 	}
 	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	// A stop closes the stream the WebSocket way: our close frame, then
+	// reading on until the server's answers it, so what the server sent
+	// before it saw ours is still read and emitted (emit takes batches
+	// while the run stops). A server that does not answer within
+	// drainTimeout loses the connection.
+	stop := context.AfterFunc(ctx, func() {
+		deadline := time.Now().Add(drainTimeout)
+		conn.SetReadDeadline(deadline)
+		if conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "stopping"), deadline) != nil {
+			conn.Close()
+		}
+	})
 	defer stop()
 	l := lr.s.cfg.Live
 	auth := map[string]any{"token": tok, "params": map[string]any{
@@ -388,7 +409,7 @@ func (s *Source) readLiveActivity(ctx context.Context, c *connection, unit strin
 			}
 			if err := json.Unmarshal(msg, &m); err != nil || m.Timeframe == 0 {
 				s.reject(ctx, StreamComputedLive, unit, msg, `message is not {"timeframe": <id>, "data": {...}}`)
-				return emit(ctx, core.Batch{Unit: unit, Position: pos})
+				return lr.emit(ctx, core.Batch{Unit: unit, Position: pos})
 			}
 			tf, ok := frames[m.Timeframe]
 			if !ok {
@@ -398,9 +419,9 @@ func (s *Source) readLiveActivity(ctx context.Context, c *connection, unit strin
 			row, err := decodeComputed(m.Timeframe, 0, tf, m.Data)
 			if err != nil {
 				s.reject(ctx, StreamComputedLive, unit, msg, err.Error())
-				return emit(ctx, core.Batch{Unit: unit, Position: pos})
+				return lr.emit(ctx, core.Batch{Unit: unit, Position: pos})
 			}
-			return emit(ctx, core.Batch{Stream: StreamComputedLive, Unit: unit, Record: buildComputed(s.mem, []computedRow{row}), Position: pos})
+			return lr.emit(ctx, core.Batch{Stream: StreamComputedLive, Unit: unit, Record: buildComputed(s.mem, []computedRow{row}), Position: pos})
 		})
 }
 
@@ -462,9 +483,9 @@ func (s *Source) readLiveTimeframe(ctx context.Context, c *connection, unit stri
 			row, err := decodeComputed(id, 0, tf, msg)
 			if err != nil {
 				s.reject(ctx, StreamComputedLive, unit, msg, err.Error())
-				return emit(ctx, core.Batch{Unit: unit, Position: pos})
+				return lr.emit(ctx, core.Batch{Unit: unit, Position: pos})
 			}
-			if err := emit(ctx, core.Batch{Stream: StreamComputedLive, Unit: unit, Record: buildComputed(s.mem, []computedRow{row}), Position: pos}); err != nil {
+			if err := lr.emit(ctx, core.Batch{Stream: StreamComputedLive, Unit: unit, Record: buildComputed(s.mem, []computedRow{row}), Position: pos}); err != nil {
 				return err
 			}
 			if lr.last >= end.Load()-1000 {
@@ -542,3 +563,7 @@ func (s *Source) watchTimeframeEnd(ctx context.Context, c *connection, unit stri
 
 // errTimeframeEnded ends a live time frame's stream at the time frame's end.
 var errTimeframeEnded = errors.New("time frame ended")
+
+// drainTimeout bounds how long a stopping live stream waits for the server
+// to answer its close frame (see session).
+const drainTimeout = 2 * time.Second
