@@ -21,9 +21,10 @@ import (
 )
 
 // The raw archive keeps every answer the source fetched, one zstd file of JSON
-// lines per user and read (or gzip with `archive_compression: gzip`):
+// lines per user and read (or gzip with `archive_compression: gzip`, plain
+// with none):
 //
-//	DIR/user=10001/20260101T020304.123456789Z.jsonl.zst   (or .jsonl.gz)
+//	DIR/user=10001/20260101T020304.123456789Z.jsonl.zst   (or .jsonl.gz, .jsonl)
 //
 // Each line is one answer: {"time": "...", "user": "10001", "request": "GET
 // /api2/checkins?limit=100&since=0&type=steps", "status": 200, "body": {...}}, with
@@ -36,7 +37,7 @@ import (
 // last one again once they are used up), so that replaying the archive of several
 // runs reads what each run read: after the last page of one run (hasMore false)
 // the source goes on with the next run's request when the archive holds an
-// unused answer to it. A replay reads both kinds, whatever the option says.
+// unused answer to it. A replay reads all three kinds, whatever the option says.
 //
 // zstd is the default because decompression bounds how fast a replay runs:
 // measured on the benchmarks' archive (1 M steps check-ins, 487 MB of JSON
@@ -49,10 +50,10 @@ import (
 // (ReadBytes) saved 2-3%: neither was worth a change.
 
 type archiveWriter struct {
-	dir   string
-	zstd  bool
-	mu    sync.Mutex
-	files map[string]*archiveFile
+	dir         string
+	compression string // zstd, gzip or none
+	mu          sync.Mutex
+	files       map[string]*archiveFile
 }
 
 type archiveFile struct {
@@ -63,14 +64,24 @@ type archiveFile struct {
 	line []byte
 }
 
-// compressor is a gzip or zstd writer.
+// compressor is a gzip or zstd writer, or plainFile.
 type compressor interface {
 	io.WriteCloser
 	Flush() error
 }
 
+// plainFile is the compressor of an uncompressed archive: the file's own
+// writes, closed by archiveFile.close.
+type plainFile struct{ io.Writer }
+
+func (plainFile) Flush() error { return nil }
+func (plainFile) Close() error { return nil }
+
+// archiveExt is the file name extension of each archive_compression.
+var archiveExt = map[string]string{"zstd": ".jsonl.zst", "gzip": ".jsonl.gz", "none": ".jsonl"}
+
 func newArchiveWriter(dir, compression string) *archiveWriter {
-	return &archiveWriter{dir: dir, zstd: compression == "zstd", files: map[string]*archiveFile{}}
+	return &archiveWriter{dir: dir, compression: compression, files: map[string]*archiveFile{}}
 }
 
 func userDir(dir, user string) string { return filepath.Join(dir, "user="+user) }
@@ -85,21 +96,20 @@ func (a *archiveWriter) write(user, request string, body []byte) error {
 			a.mu.Unlock()
 			return fmt.Errorf("azumio: archive: %w", err)
 		}
-		ext := ".jsonl.gz"
-		if a.zstd {
-			ext = ".jsonl.zst"
-		}
-		name := time.Now().UTC().Format("20060102T150405.000000000Z") + ext
+		name := time.Now().UTC().Format("20060102T150405.000000000Z") + archiveExt[a.compression]
 		f, err := os.OpenFile(filepath.Join(d, name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 		if err != nil {
 			a.mu.Unlock()
 			return fmt.Errorf("azumio: archive: %w", err)
 		}
 		var z compressor
-		if a.zstd {
+		switch a.compression {
+		case "zstd":
 			z, _ = zstd.NewWriter(f, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
-		} else {
+		case "gzip":
 			z, _ = gzip.NewWriterLevel(f, gzip.BestSpeed)
+		default:
+			z = plainFile{f}
 		}
 		af = &archiveFile{f: f, z: z, w: bufio.NewWriterSize(z, 256<<10)}
 		a.files[user] = af
@@ -410,12 +420,12 @@ func (r *replayReader) release(user string) {
 // readArchive calls line for every line of a user's archive directory, files
 // in name order, until it returns false or ctx is done.
 func readArchive(dir string, ctx context.Context, line func(archiveLine) bool) error {
-	names, err := filepath.Glob(filepath.Join(dir, "*.jsonl.*"))
+	names, err := filepath.Glob(filepath.Join(dir, "*.jsonl*"))
 	if err != nil {
 		return fmt.Errorf("azumio: replay: %w", err)
 	}
 	names = slices.DeleteFunc(names, func(n string) bool {
-		return !strings.HasSuffix(n, ".jsonl.gz") && !strings.HasSuffix(n, ".jsonl.zst")
+		return !strings.HasSuffix(n, ".jsonl.gz") && !strings.HasSuffix(n, ".jsonl.zst") && !strings.HasSuffix(n, ".jsonl")
 	})
 	slices.Sort(names)
 	for _, name := range names {
@@ -433,15 +443,16 @@ func readArchiveFile(ctx context.Context, name string, line func(archiveLine) bo
 		return false, fmt.Errorf("azumio: replay: %w", err)
 	}
 	defer f.Close()
-	var z io.Reader
-	if strings.HasSuffix(name, ".zst") {
+	var z io.Reader = f
+	switch {
+	case strings.HasSuffix(name, ".zst"):
 		zr, err := zstd.NewReader(bufio.NewReaderSize(f, 256<<10), zstd.WithDecoderConcurrency(1))
 		if err != nil {
 			return false, fmt.Errorf("azumio: replay %s: %w", name, err)
 		}
 		defer zr.Close()
 		z = zr
-	} else {
+	case strings.HasSuffix(name, ".gz"):
 		gz, err := gzip.NewReader(bufio.NewReaderSize(f, 256<<10))
 		if err != nil {
 			if errors.Is(err, io.EOF) {

@@ -12,7 +12,7 @@ import (
 // last one asked (which it reads from the archive again, since it keeps only
 // the last answer used); a request never archived is an error.
 func TestReplayRepeats(t *testing.T) {
-	for _, comp := range []string{"zstd", "gzip"} {
+	for _, comp := range []string{"zstd", "gzip", "none"} {
 		t.Run(comp, func(t *testing.T) {
 			dir := t.TempDir()
 			w := newArchiveWriter(dir, comp)

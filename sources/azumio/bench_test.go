@@ -162,8 +162,8 @@ func treeSize(b *testing.B, dir string) int64 {
 	return n
 }
 
-// BenchmarkReplayToParquet replays an archive, zstd (the default) or gzip,
-// into Parquet with the sink's default encodings or, for the variants named
+// BenchmarkReplayToParquet replays an archive, zstd (the default), gzip or
+// uncompressed (archive_compression: none), into Parquet with the sink's default encodings or, for the variants named
 // so, its integer_encoding: delta (DELTA_BINARY_PACKED integers and
 // timestamps) and float_encoding: byte_stream_split (split doubles).
 func BenchmarkReplayToParquet(b *testing.B) {
@@ -171,6 +171,7 @@ func BenchmarkReplayToParquet(b *testing.B) {
 	for _, v := range []struct{ name, archive, intEnc, floatEnc string }{
 		{"zstd", "zstd", "plain", "plain"},
 		{"gzip", "gzip", "plain", "plain"},
+		{"none", "none", "plain", "plain"},
 		{"zstd+delta", "zstd", "delta", "plain"},
 		{"zstd+delta+split", "zstd", "delta", "byte_stream_split"},
 	} {

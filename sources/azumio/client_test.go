@@ -56,7 +56,7 @@ func TestFullPageAtOneInstantStopsOnlyThatUser(t *testing.T) {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func TestArchiveAndReplay(t *testing.T) {
-	for _, comp := range []string{"gzip", "zstd"} {
+	for _, comp := range []string{"gzip", "zstd", "none"} {
 		t.Run(comp, func(t *testing.T) { testArchiveAndReplay(t, comp) })
 	}
 }
@@ -79,7 +79,7 @@ func testArchiveAndReplay(t *testing.T, comp string) {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	ext := map[string]string{"gzip": ".jsonl.gz", "zstd": ".jsonl.zst"}[comp]
+	ext := map[string]string{"gzip": ".jsonl.gz", "zstd": ".jsonl.zst", "none": ".jsonl"}[comp]
 	files, _ := filepath.Glob(filepath.Join(cfg.Archive, "user=10001", "*"+ext))
 	if len(files) != 2 {
 		t.Errorf("archive: got %d files for user 10001, want 2 (one per read)", len(files))
@@ -114,33 +114,38 @@ func testArchiveAndReplay(t *testing.T, comp string) {
 }
 
 func TestReplayOfACutArchive(t *testing.T) {
-	srv := azumiotest.NewServer(t, azumiotest.Options{Seed: 6, Users: 1, Checkins: 60, NoFragments: true})
-	cfg := testConfig(t, srv)
-	cfg.API.PageSize = 10
-	cfg.Archive = filepath.Join(t.TempDir(), "archive")
-	if _, errs := readUnits(t, newSource(t, cfg), nil); len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	files, _ := filepath.Glob(filepath.Join(cfg.Archive, "user=10001", "*.jsonl.zst"))
-	if len(files) != 1 {
-		t.Fatalf("got %d archive files, want 1", len(files))
-	}
-	// A crash while archiving leaves a cut file: the replay reads the whole
-	// lines and says which request it has no answer for.
-	st, _ := os.Stat(files[0])
-	if err := os.Truncate(files[0], st.Size()/2); err != nil {
-		t.Fatal(err)
-	}
-	replay := azumio.DefaultConfig()
-	replay.Replay = cfg.Archive
-	replay.API.PageSize = 10
-	res, errs := readUnits(t, newSource(t, replay), nil)
-	err := errs["user/10001"]
-	if err == nil || !strings.Contains(err.Error(), "not in the archive") {
-		t.Fatalf("got %v, want an error naming the request the cut archive lacks", err)
-	}
-	if n := len(res.versions()); n == 0 || n >= 60 {
-		t.Errorf("got %d check-ins from the cut archive, want some but not all", n)
+	for _, comp := range []string{"zstd", "none"} {
+		t.Run(comp, func(t *testing.T) {
+			srv := azumiotest.NewServer(t, azumiotest.Options{Seed: 6, Users: 1, Checkins: 60, NoFragments: true})
+			cfg := testConfig(t, srv)
+			cfg.API.PageSize = 10
+			cfg.Archive = filepath.Join(t.TempDir(), "archive")
+			cfg.ArchiveCompression = comp
+			if _, errs := readUnits(t, newSource(t, cfg), nil); len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			files, _ := filepath.Glob(filepath.Join(cfg.Archive, "user=10001", "*.jsonl*"))
+			if len(files) != 1 {
+				t.Fatalf("got %d archive files, want 1", len(files))
+			}
+			// A crash while archiving leaves a cut file: the replay reads the
+			// whole lines and says which request it has no answer for.
+			st, _ := os.Stat(files[0])
+			if err := os.Truncate(files[0], st.Size()/2); err != nil {
+				t.Fatal(err)
+			}
+			replay := azumio.DefaultConfig()
+			replay.Replay = cfg.Archive
+			replay.API.PageSize = 10
+			res, errs := readUnits(t, newSource(t, replay), nil)
+			err := errs["user/10001"]
+			if err == nil || !strings.Contains(err.Error(), "not in the archive") {
+				t.Fatalf("got %v, want an error naming the request the cut archive lacks", err)
+			}
+			if n := len(res.versions()); n == 0 || n >= 60 {
+				t.Errorf("got %d check-ins from the cut archive, want some but not all", n)
+			}
+		})
 	}
 }
 

@@ -38,7 +38,7 @@ type Config struct {
 	API APIConfig `yaml:"api" doc:"paths, parameters and limits of the API (the contract's values; those marked [assumed] there may differ on the real service)"`
 
 	Archive            string `yaml:"archive" doc:"directory keeping every fetched page as compressed JSON lines with the request that produced it"`
-	ArchiveCompression string `yaml:"archive_compression" doc:"compression of new archive files: zstd or gzip (a replay reads both; it decompresses zstd about three times as fast)" default:"zstd"`
+	ArchiveCompression string `yaml:"archive_compression" doc:"compression of new archive files: zstd, gzip or none (plain JSON lines, five times the disk; a replay reads all three: zstd decompresses about three times as fast as gzip, none needs no decompression)" default:"zstd"`
 	Replay             string `yaml:"replay" doc:"directory of an archive to read instead of calling the API (no credentials needed)"`
 
 	Emulator EmulatorConfig `yaml:"emulator" doc:"data of the in-process emulator (base_url: emulator only)"`
@@ -140,8 +140,8 @@ func (c Config) check(report errorf, emulatorSet bool) []error {
 	if needCreds && c.Tokens == "" {
 		add("tokens", "missing (the tokens file that `etl auth azumio` writes)")
 	}
-	if c.ArchiveCompression != "gzip" && c.ArchiveCompression != "zstd" {
-		add("archive_compression", "unknown value %q (want one of: zstd, gzip)", c.ArchiveCompression)
+	if _, ok := archiveExt[c.ArchiveCompression]; !ok {
+		add("archive_compression", "unknown value %q (want one of: zstd, gzip, none)", c.ArchiveCompression)
 	}
 	if c.Archive != "" && c.Replay != "" {
 		add("replay", "archive and replay exclude each other (replay reads an archive, archive writes one)")
