@@ -46,10 +46,12 @@ func (h *harness) p1Sizes() p1Sizes {
 type p1Data struct {
 	Dir          string
 	Archive      string // the raw archive (zstd JSON lines), what our side replays
+	PlainArchive string // the same archive uncompressed (archive_compression: none)
 	Pages        string // the same pages' bodies, one JSON file each, what DuckDB reads
 	NPages       int
 	PageBytes    int64 // size of the page files
 	ArchiveBytes int64 // size of the archive files
+	PlainBytes   int64 // size of the plain archive's files
 	Checkins     int64 // check-ins in the pages, the repeats of inclusive paging included
 }
 
@@ -80,7 +82,7 @@ func (h *harness) p1Dataset(ctx context.Context, s p1Sizes) (p1Data, error) {
 			return d, err
 		}
 	}
-	d = p1Data{Dir: dir, Archive: filepath.Join(dir, "archive"), Pages: filepath.Join(dir, "pages")}
+	d = p1Data{Dir: dir, Archive: filepath.Join(dir, "archive"), PlainArchive: filepath.Join(dir, "archive-plain"), Pages: filepath.Join(dir, "pages")}
 	srv := azumiotest.New(azumiotest.Options{Seed: 1, Users: s.Users, Checkins: s.Checkins, Types: []string{"steps"}, NoFragments: true})
 	if err := srv.Start("127.0.0.1:0"); err != nil {
 		return d, err
@@ -173,12 +175,42 @@ func (d *p1Data) extractPages() error {
 				return err
 			}
 			d.ArchiveBytes += fi.Size()
+			n, err := decompressTo(dec, name, filepath.Join(d.PlainArchive, filepath.Base(u), strings.TrimSuffix(filepath.Base(name), ".zst")))
+			if err != nil {
+				return err
+			}
+			d.PlainBytes += n
 		}
 	}
 	if d.NPages == 0 {
 		return fmt.Errorf("no check-ins answers in the archive %s", d.Archive)
 	}
 	return nil
+}
+
+// decompressTo writes the zstd file name, decompressed, to the file to (an
+// archive file as archive_compression: none writes it) and returns its size.
+func decompressTo(dec *zstd.Decoder, name, to string) (int64, error) {
+	in, err := os.Open(name)
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	if err := dec.Reset(in); err != nil {
+		return 0, err
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return 0, err
+	}
+	out, err := os.Create(to)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(out, dec)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
 }
 
 // eachLine calls f with every line of the zstd file name.
@@ -208,9 +240,10 @@ func eachLine(dec *zstd.Decoder, name string, f func([]byte) error) error {
 	}
 }
 
-// p1Pipeline is our side of P1: a replay of the archive into zstd Parquet
-// (sink "parquet") or into nothing (sink "discard").
-func p1Pipeline(d p1Data, s p1Sizes, dir, sink string) string {
+// p1Pipeline is our side of P1: a replay of archive (d.Archive or
+// d.PlainArchive) into zstd Parquet (sink "parquet") or into nothing (sink
+// "discard").
+func p1Pipeline(archive string, s p1Sizes, dir, sink string) string {
 	sinkCfg := "  - plugin: discard\n"
 	if sink == "parquet" {
 		sinkCfg = fmt.Sprintf("  - plugin: parquet\n    config: { path: %q, partition_by: [stream], compression: zstd }\n", filepath.Join(dir, "parquet"))
@@ -223,7 +256,7 @@ source:
   plugin: azumio
   config: { replay: %q, types: [steps], profile: false, api: { page_size: %d } }
 sinks:
-%s`, filepath.Join(dir, "state"), runtime.NumCPU(), d.Archive, s.PageSize, sinkCfg)
+%s`, filepath.Join(dir, "state"), runtime.NumCPU(), archive, s.PageSize, sinkCfg)
 }
 
 func runP1(ctx context.Context, h *harness) (report, error) {
@@ -237,20 +270,29 @@ func runP1(ctx context.Context, h *harness) (report, error) {
 		return report{}, err
 	}
 	out := filepath.Join(h.work, "p1-run")
-	var ours, floor, duckdb measures
+	var ours, oursPlain, floor, duckdb measures
 	var rowsOurs, rowsDuck, sizeOurs, sizeDuck int64
 	var version string
-	for i := range h.o.Runs {
-		h.logf("p1: run %d of %d: ours (etl run, replay -> parquet)", i+1, h.o.Runs)
-		m, err := h.etlRun(ctx, out, p1Pipeline(d, s, out, "parquet"))
+	// replay runs our side on archive and checks that it wrote every
+	// check-in once.
+	replay := func(archive string) (measure, error) {
+		m, err := h.etlRun(ctx, out, p1Pipeline(archive, s, out, "parquet"))
 		if err != nil {
-			return report{}, err
+			return m, err
 		}
 		if rowsOurs, sizeOurs, err = parquetRows(filepath.Join(out, "parquet")); err != nil {
-			return report{}, err
+			return m, err
 		}
 		if want := int64(s.Users * s.Checkins); rowsOurs != want {
-			return report{}, fmt.Errorf("our side wrote %d rows, want %d (every check-in once)", rowsOurs, want)
+			return m, fmt.Errorf("our side wrote %d rows, want %d (every check-in once)", rowsOurs, want)
+		}
+		return m, nil
+	}
+	for i := range h.o.Runs {
+		h.logf("p1: run %d of %d: ours (etl run, replay of the zstd archive -> parquet)", i+1, h.o.Runs)
+		m, err := replay(d.Archive)
+		if err != nil {
+			return report{}, err
 		}
 		ours = append(ours, m)
 
@@ -268,8 +310,14 @@ func runP1(ctx context.Context, h *harness) (report, error) {
 		}
 		duckdb = append(duckdb, m)
 
-		h.logf("p1: run %d of %d: floor (etl run, replay -> discard)", i+1, h.o.Runs)
-		if m, err = h.etlRun(ctx, out, p1Pipeline(d, s, out, "discard")); err != nil {
+		h.logf("p1: run %d of %d: ours (etl run, replay of the plain archive -> parquet)", i+1, h.o.Runs)
+		if m, err = replay(d.PlainArchive); err != nil {
+			return report{}, err
+		}
+		oursPlain = append(oursPlain, m)
+
+		h.logf("p1: run %d of %d: floor (etl run, replay of the plain archive -> discard)", i+1, h.o.Runs)
+		if m, err = h.etlRun(ctx, out, p1Pipeline(d.PlainArchive, s, out, "discard")); err != nil {
 			return report{}, err
 		}
 		floor = append(floor, m)
@@ -296,35 +344,41 @@ func runP1(ctx context.Context, h *harness) (report, error) {
 		Title: "P1: Azumio steps check-ins → zstd Parquet, ours vs DuckDB",
 		Setup: fmt.Sprintf("%d recorded pages of up to %d steps check-ins (%d users × %d; %d check-ins in the pages, those repeated by inclusive paging included; %s of JSON), "+
 			"converted to one Parquet stream with zstd. **Ours**: `etl run` of a pipeline replaying the raw archive "+
-			"(%s of zstd JSON lines: per answer the request, a time stamp and the page body, byte for byte) into the parquet sink, concurrency %d, "+
-			"the etl binary's default memory limit (160 MiB). **DuckDB %s** (`@duckdb/node-api`, in Node): `COPY (SELECT unnest(checkins, recursive := true) FROM read_json('pages/*.json')) "+
+			"(JSON lines: per answer the request, a time stamp and the page body, byte for byte) into the parquet sink, concurrency %d, "+
+			"the etl binary's default memory limit (160 MiB), once from the archive as the source writes it by default (%s of zstd) "+
+			"and once from the same archive uncompressed (`archive_compression: none`, %s: the same JSON bytes DuckDB reads, so the goals are judged on it). "+
+			"**DuckDB %s** (`@duckdb/node-api`, in Node): `COPY (SELECT unnest(checkins, recursive := true) FROM read_json('pages/*.json')) "+
 			"TO '…' (FORMAT parquet, COMPRESSION zstd)` over the page bodies as plain JSON files (the same bytes, uncompressed), default settings (all cores); "+
-			"its file has the columns DuckDB infers (times stay BIGINT milliseconds, one column per member seen), ours the source's schema "+
-			"(timestamps, units in the field metadata, fragments, `_extra` for unknown members). "+
-			"The two sides alternate; each is a child process measured by its rusage (wall, user+sys CPU, peak RSS). "+
+			"its file has the columns DuckDB infers (times stay BIGINT milliseconds, the remoteid a 16-byte UUID, one column per member seen), ours the source's schema "+
+			"(timestamps, strings as the API sends them, units in the field metadata, fragments, `_extra` for unknown members). "+
+			"The sides alternate; each is a child process measured by its rusage (wall, user+sys CPU, peak RSS). "+
 			"Check-ins per second are over the %d check-ins of the pages for every row, so the ratios compare the same work.",
-			d.NPages, s.PageSize, s.Users, s.Checkins, d.Checkins, mb(d.PageBytes), mb(d.ArchiveBytes), runtime.NumCPU(), version, d.Checkins),
+			d.NPages, s.PageSize, s.Users, s.Checkins, d.Checkins, mb(d.PageBytes), runtime.NumCPU(), mb(d.ArchiveBytes), mb(d.PlainBytes), version, d.Checkins),
 		Table: [][]string{
 			{"side", "reads", "writes", "wall s", "CPU s", "peak RSS MiB", "k check-ins/s (wall)", "k check-ins per CPU-s"},
 			row("ours: etl run, replay → parquet", "archive, "+mb(d.ArchiveBytes)+" zstd", fmt.Sprintf("%d rows, %s", rowsOurs, mb(sizeOurs)), ours),
+			row("ours: etl run, replay → parquet", "archive, "+mb(d.PlainBytes)+" plain", fmt.Sprintf("%d rows, %s", rowsOurs, mb(sizeOurs)), oursPlain),
 			row("DuckDB: read_json → COPY parquet", fmt.Sprintf("%d files, %s JSON", d.NPages, mb(d.PageBytes)), fmt.Sprintf("%d rows, %s", rowsDuck, mb(sizeDuck)), duckdb),
-			row("floor: etl run, replay → discard", "archive, "+mb(d.ArchiveBytes)+" zstd", "nothing", floor),
+			row("floor: etl run, replay → discard", "archive, "+mb(d.PlainBytes)+" plain", "nothing", floor),
 			{"floor: page decoder alone, 1 core", "one page in memory", "nothing", "", fmt.Sprintf("%.2f (%.0f ns/check-in)", decodeCPU, decode), "", "", fmt.Sprintf("%.0f", 1e6/decode)},
 		},
 	}
-	vsDuck := duckdb.wall().median() / ours.wall().median()
-	vsDuckCPU := duckdb.cpu().median() / ours.cpu().median()
-	vsFloor := decodeCPU / ours.cpu().median()
+	vsDuck := duckdb.wall().median() / oursPlain.wall().median()
+	vsDuckCPU := duckdb.cpu().median() / oursPlain.cpu().median()
+	vsDuckZstd := duckdb.wall().median() / ours.wall().median()
+	vsFloor := decodeCPU / oursPlain.cpu().median()
+	vsFloorZstd := decodeCPU / ours.cpu().median()
 	r.Goals = []goal{
-		{"≥ 3× DuckDB's throughput (wall)", fmt.Sprintf("%s (per CPU-second: %s)", ratio(vsDuck), ratio(vsDuckCPU)), vsDuck >= 3},
-		{"≥ 50% of the parse-only floor (check-ins per CPU-second, page decoder alone)", fmt.Sprintf("%s (replay → discard takes %s of our wall time)",
-			percent(vsFloor), percent(floor.wall().median()/ours.wall().median())), vsFloor >= 0.5},
+		{"≥ 3× DuckDB's throughput (wall)", fmt.Sprintf("%s from the plain archive, per CPU-second %s (from the zstd archive: %s)",
+			ratio(vsDuck), ratio(vsDuckCPU), ratio(vsDuckZstd)), vsDuck >= 3},
+		{"≥ 50% of the parse-only floor (check-ins per CPU-second, page decoder alone)", fmt.Sprintf("%s from the plain archive (from the zstd archive: %s; replay → discard takes %s of the plain replay's wall time)",
+			percent(vsFloor), percent(vsFloorZstd), percent(floor.wall().median()/oursPlain.wall().median())), vsFloor >= 0.5},
 	}
 	r.Notes = []string{fmt.Sprintf("The parse-only floor is the source's page decoder (scanner and typed conversion, no Arrow) on one page of 1,000 check-ins "+
 		"of the same emulator, decoded again and again: `go test -c ./sources/azumio`, then the test binary with `-test.bench '^BenchmarkDecodePage$'`, "+
 		"once per run; its CPU time (rusage) over the check-ins decoded is %.0f ns per check-in (the benchmark's own wall-clock figure: %.0f ns), "+
 		"times the pages' check-ins is the CPU time decoding every page costs. "+
-		"The replay → discard row is our whole source (archive decompression, decoding, Arrow batches, runner) without the Parquet sink.", decode, decodeWall)}
+		"The replay → discard row is our whole source (reading the plain archive, decoding, Arrow batches, runner) without the Parquet sink.", decode, decodeWall)}
 	return r, nil
 }
 
@@ -391,9 +445,9 @@ func parquetRows(dir string) (rows, size int64, err error) {
 	return rows, size, err
 }
 
-// profileP1 runs our side of P1 once more in this process, with the CPU
-// profiler on and the etl binary's default memory limit, and writes the
-// profile to -cpuprofile.
+// profileP1 runs our side of P1 (the replay of the plain archive) once more
+// in this process, with the CPU profiler on and the etl binary's default
+// memory limit, and writes the profile to -cpuprofile.
 func (h *harness) profileP1(ctx context.Context, d p1Data, s p1Sizes) error {
 	dir := filepath.Join(h.work, "p1-profile")
 	if err := os.RemoveAll(dir); err != nil {
@@ -403,7 +457,7 @@ func (h *harness) profileP1(ctx context.Context, d p1Data, s p1Sizes) error {
 		return err
 	}
 	file := filepath.Join(dir, "pipeline.yaml")
-	if err := os.WriteFile(file, []byte(p1Pipeline(d, s, dir, "parquet")), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(p1Pipeline(d.PlainArchive, s, dir, "parquet")), 0o644); err != nil {
 		return err
 	}
 	p, err := core.LoadPipeline(file)
