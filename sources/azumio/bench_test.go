@@ -163,9 +163,10 @@ func treeSize(b *testing.B, dir string) int64 {
 }
 
 // BenchmarkReplayToParquet replays an archive, zstd (the default), gzip or
-// uncompressed (archive_compression: none), into Parquet with the sink's default encodings or, for the variants named
-// so, its integer_encoding: delta (DELTA_BINARY_PACKED integers and
-// timestamps) and float_encoding: byte_stream_split (split doubles).
+// uncompressed (archive_compression: none), into Parquet with the sink's
+// default encodings or, for the variants named so, its integer_encoding:
+// delta (DELTA_BINARY_PACKED integers and timestamps) and float_encoding:
+// byte_stream_split (split doubles).
 func BenchmarkReplayToParquet(b *testing.B) {
 	srv := benchEmulator(b)
 	for _, v := range []struct{ name, archive, intEnc, floatEnc string }{
@@ -174,6 +175,7 @@ func BenchmarkReplayToParquet(b *testing.B) {
 		{"none", "none", "plain", "plain"},
 		{"zstd+delta", "zstd", "delta", "plain"},
 		{"zstd+delta+split", "zstd", "delta", "byte_stream_split"},
+		{"none+delta+split", "none", "delta", "byte_stream_split"},
 	} {
 		b.Run(v.name, func(b *testing.B) {
 			dir := b.TempDir()

@@ -145,8 +145,10 @@
 // replay 0.8-0.95 M check-ins/s on the shared machine, against the issue's
 // 1 M/s, leaving 2-3% of their time idle. An uncompressed archive
 // (archive_compression: none, the "none" variant) saves the decompression:
-// 1.7-1.9 CPU-s per million and 0.91-1.04 M check-ins/s with the default
-// encodings (the zstd archive: 0.78-0.86 M/s the same hour). The loopback export (0.52-0.55 M/s,
+// 1.7-1.9 CPU-s per million and 0.79-1.04 M check-ins/s with the default
+// encodings (the zstd archive: 0.69-0.86 M/s the same hour; the machine is a
+// shared VM and runs minutes apart differ by a fifth), and with delta and
+// split too (none+delta+split) 1.5 CPU-s and 1.08-1.19 M check-ins/s. The loopback export (0.52-0.55 M/s,
 // goal 0.4) waits for the emulator, which shares the two cores, a tenth of
 // its processor time.
 package azumio
