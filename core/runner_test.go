@@ -366,19 +366,28 @@ func TestRunRetriesTransientAndIsolatesFailedUnits(t *testing.T) {
 	}
 }
 
-func TestRunStopsOnCancelAndCommitsWhatWasRead(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
-	defer mem.AssertSize(t, 0)
-	src := &seqSource{mem: mem, units: []string{"a"}, rows: 1000, batch: 100, block: make(chan struct{})}
+// runStopped runs src into a memSink until a stop 100 ms in, and returns
+// the sink, the plan, its store and the run's summary.
+func runStopped(t *testing.T, src Source) (*memSink, *Plan, Store, *Summary) {
+	t.Helper()
 	sink := newMemSink()
 	pl := newTestPlan(t, src, sink)
 	store := openStore(t, pl)
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	time.AfterFunc(100*time.Millisecond, cancel)
 	sum, err := pl.Run(ctx, RunOptions{Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return sink, pl, store, sum
+}
+
+func TestRunStopsOnCancelAndCommitsWhatWasRead(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	src := &seqSource{mem: mem, units: []string{"a"}, rows: 1000, batch: 100, block: make(chan struct{})}
+	sink, pl, store, sum := runStopped(t, src)
 	if !sum.Interrupted {
 		t.Error("summary not marked interrupted")
 	}
@@ -426,15 +435,7 @@ func TestRunCommitsWhatASourceEmitsWhileStopping(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
 	defer mem.AssertSize(t, 0)
 	src := &drainingSource{seqSource: &seqSource{mem: mem, units: []string{"a"}, rows: 300}}
-	sink := newMemSink()
-	pl := newTestPlan(t, src, sink)
-	store := openStore(t, pl)
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(100*time.Millisecond, cancel)
-	sum, err := pl.Run(ctx, RunOptions{Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sink, pl, store, sum := runStopped(t, src)
 	if !sum.Interrupted || len(sum.Failed) != 0 {
 		t.Errorf("summary: interrupted %v, failed %v; want an interrupted run and no failed unit", sum.Interrupted, sum.Failed)
 	}
