@@ -425,7 +425,12 @@ func readArchive(dir string, ctx context.Context, line func(archiveLine) bool) e
 		return fmt.Errorf("azumio: replay: %w", err)
 	}
 	names = slices.DeleteFunc(names, func(n string) bool {
-		return !strings.HasSuffix(n, ".jsonl.gz") && !strings.HasSuffix(n, ".jsonl.zst") && !strings.HasSuffix(n, ".jsonl")
+		for _, ext := range archiveExt {
+			if strings.HasSuffix(n, ext) {
+				return false
+			}
+		}
+		return true
 	})
 	slices.Sort(names)
 	for _, name := range names {

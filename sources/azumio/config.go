@@ -37,7 +37,7 @@ type Config struct {
 
 	API APIConfig `yaml:"api" doc:"paths, parameters and limits of the API (the contract's values; those marked [assumed] there may differ on the real service)"`
 
-	Archive            string `yaml:"archive" doc:"directory keeping every fetched page as compressed JSON lines with the request that produced it"`
+	Archive            string `yaml:"archive" doc:"directory keeping every fetched page as JSON lines (compressed: see archive_compression) with the request that produced it"`
 	ArchiveCompression string `yaml:"archive_compression" doc:"compression of new archive files: zstd, gzip or none (plain JSON lines, five times the disk; a replay reads all three: zstd decompresses about three times as fast as gzip, none needs no decompression)" default:"zstd"`
 	Replay             string `yaml:"replay" doc:"directory of an archive to read instead of calling the API (no credentials needed)"`
 
