@@ -148,7 +148,7 @@
 // 1.7-1.9 CPU-s per million and 0.79-1.04 M check-ins/s with the default
 // encodings (the zstd archive: 0.69-0.86 M/s the same hour; the machine is a
 // shared VM and runs minutes apart differ by a fifth), and with delta and
-// split too (none+delta+split) 1.5 CPU-s and 1.08-1.23 M check-ins/s. The loopback export (0.52-0.55 M/s,
-// goal 0.4) waits for the emulator, which shares the two cores, a tenth of
-// its processor time.
+// split too (none+delta+split) 1.5 CPU-s and 1.08-1.23 M check-ins/s. The
+// loopback export (0.52-0.67 M/s over the sessions, goal 0.4) waits for the
+// emulator, which shares the two cores, a tenth of its processor time.
 package azumio
